@@ -1,0 +1,146 @@
+//! yunwei-service: the use cases. Every read and every write of a record goes through a
+//! function here that takes the calling [`Actor`], checks the permission table and the
+//! organization scope (yunwei_domain::authz), does the work in one transaction, and appends
+//! the audit entry in that same transaction. Handlers (web, CLI) stay thin.
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod orgs;
+pub mod teams;
+pub mod users;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use uuid::Uuid;
+use yunwei_domain::clock::{Clock, SystemClock};
+use yunwei_domain::{authz, Action, DomainError, Role};
+use yunwei_store::audit::NewEntry;
+use yunwei_store::Db;
+
+pub use error::{Error, Result};
+
+/// Settings the services need (from configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Idle session lifetime.
+    pub session_idle: chrono::Duration,
+    /// Failed sign-ins per username within `throttle_window` before sign-in is refused.
+    pub max_failures_per_user: i64,
+    /// Failed sign-ins per address within `throttle_window`.
+    pub max_failures_per_ip: i64,
+    pub throttle_window: chrono::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_idle: chrono::Duration::hours(12),
+            max_failures_per_user: 5,
+            max_failures_per_ip: 50,
+            throttle_window: chrono::Duration::minutes(15),
+        }
+    }
+}
+
+/// The services over one database.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+impl App {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            clock: Arc::new(SystemClock),
+            settings: Settings::default(),
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        yunwei_domain::audit::truncate_to_micros(self.clock.now())
+    }
+}
+
+/// Who is calling: a signed-in user (by session or token), or the system itself (CLI, jobs).
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub username: String,
+    pub role: Role,
+    pub org_id: Uuid,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The installation acting on its own behalf (command line, bootstrap): full rights.
+    pub fn system(provider_org: Uuid) -> Actor {
+        Actor {
+            user_id: None,
+            username: "system".into(),
+            role: Role::Admin,
+            org_id: provider_org,
+            ip: None,
+        }
+    }
+
+    /// Refuse unless the role may perform the action.
+    pub fn require(&self, action: Action) -> Result<()> {
+        if authz::permits(self.role, action) {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden().into())
+        }
+    }
+
+    pub fn scope(&self) -> authz::Scope {
+        self.role.scope(self.org_id)
+    }
+
+    /// An audit entry by this actor.
+    pub fn entry(
+        &self,
+        action: &str,
+        entity: &str,
+        entity_id: impl ToString,
+        org_id: Option<Uuid>,
+    ) -> NewEntry {
+        NewEntry {
+            actor_id: self.user_id,
+            actor_name: self.username.clone(),
+            action: action.into(),
+            entity: entity.into(),
+            entity_id: Some(entity_id.to_string()),
+            org_id,
+            before: None,
+            after: None,
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Page size: default 50, at most 200.
+pub fn page_limit(requested: Option<i64>) -> Result<i64> {
+    match requested {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(_) => Err(DomainError::invalid("limit").into()),
+    }
+}
+
+/// JSON of a record for the audit log.
+pub fn snapshot<T: Serialize>(v: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(v).ok()
+}

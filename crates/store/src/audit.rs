@@ -1,0 +1,239 @@
+//! The audit log: appended inside the transaction of the change it records, hash-chained
+//! through the single `audit_head` row (which serializes appends on both stores), and
+//! protected from UPDATE/DELETE by triggers.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+use yunwei_domain::audit::{entry_hash, AuditContent, ChainFault, GENESIS};
+
+use crate::{on_ex, on_tx, Ex, Result, Tx};
+
+/// What a caller records; sequence, time and hashes are filled in by [`append`].
+#[derive(Debug, Clone, Default)]
+pub struct NewEntry {
+    pub actor_id: Option<Uuid>,
+    pub actor_name: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<String>,
+    pub org_id: Option<Uuid>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Entry {
+    pub seq: i64,
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<String>,
+    pub org_id: Option<Uuid>,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+    pub ip: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Entry {
+    fn content(&self) -> AuditContent<'_> {
+        AuditContent {
+            seq: self.seq,
+            id: self.id,
+            at_micros: self.at.timestamp_micros(),
+            actor_id: self.actor_id,
+            actor_name: &self.actor_name,
+            action: &self.action,
+            entity: &self.entity,
+            entity_id: self.entity_id.as_deref(),
+            org_id: self.org_id,
+            before: self.before_json.as_deref(),
+            after: self.after_json.as_deref(),
+            ip: self.ip.as_deref(),
+        }
+    }
+}
+
+macro_rules! entry_cols {
+    () => {
+        "seq, id, at, actor_id, actor_name, action, entity, entity_id, org_id, before_json, after_json, ip, prev_hash, hash"
+    };
+}
+
+/// Append an entry inside the caller's transaction; returns its sequence number.
+pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> {
+    let at = yunwei_domain::audit::truncate_to_micros(at);
+    let (seq, prev): (i64, String) =
+        on_tx!(tx, |c| {
+            sqlx::query_as(
+        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
+    )
+    .fetch_one(c)
+    .await
+        })?;
+    let before = e.before.as_ref().map(|v| v.to_string());
+    let after = e.after.as_ref().map(|v| v.to_string());
+    let entry = Entry {
+        seq,
+        id: yunwei_domain::ids::new_id(),
+        at,
+        actor_id: e.actor_id,
+        actor_name: e.actor_name,
+        action: e.action,
+        entity: e.entity,
+        entity_id: e.entity_id,
+        org_id: e.org_id,
+        before_json: before,
+        after_json: after,
+        ip: e.ip,
+        prev_hash: prev.clone(),
+        hash: String::new(),
+    };
+    let hash = entry_hash(&prev, &entry.content());
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE audit_head SET last_hash = $1 WHERE id = 1"
+    )
+    .bind(&hash)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    on_tx!(tx, |c| sqlx::query(concat!(
+        "INSERT INTO audit_log (",
+        entry_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ))
+    .bind(entry.seq)
+    .bind(entry.id)
+    .bind(entry.at)
+    .bind(entry.actor_id)
+    .bind(&entry.actor_name)
+    .bind(&entry.action)
+    .bind(&entry.entity)
+    .bind(&entry.entity_id)
+    .bind(entry.org_id)
+    .bind(&entry.before_json)
+    .bind(&entry.after_json)
+    .bind(&entry.ip)
+    .bind(&entry.prev_hash)
+    .bind(&hash)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(seq)
+}
+
+/// Filters for browsing; `before_seq` is the cursor (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_name: Option<String>,
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &AuditFilter) -> Result<Vec<Entry>> {
+    let sql = concat!(
+        "SELECT ",
+        entry_cols!(),
+        " FROM audit_log WHERE ($1 IS NULL OR actor_name = $1) AND ($2 IS NULL OR entity = $2) \
+         AND ($3 IS NULL OR entity_id = $3) AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR at >= $5) \
+         AND ($6 IS NULL OR at < $6) AND ($7 IS NULL OR seq < $7) ORDER BY seq DESC LIMIT $8"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Entry>(sql)
+        .bind(&f.actor_name)
+        .bind(&f.entity)
+        .bind(&f.entity_id)
+        .bind(&f.action)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.before_seq)
+        .bind(f.limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Outcome of a full verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: i64,
+    pub fault: Option<ChainFault>,
+}
+
+/// Walk the whole chain, recomputing every hash; report the first fault.
+pub async fn verify<'a>(ex: impl Into<Ex<'a>>) -> Result<Verified> {
+    let mut ex = ex.into();
+    let (head_seq, head_hash): (i64, String) = on_ex!(&mut ex, |c| sqlx::query_as(
+        "SELECT last_seq, last_hash FROM audit_head WHERE id = 1"
+    )
+    .fetch_one(c)
+    .await)?;
+    let mut prev = GENESIS.to_string();
+    let mut expected = 1i64;
+    let mut after = 0i64;
+    let mut count = 0i64;
+    loop {
+        let sql = concat!(
+            "SELECT ",
+            entry_cols!(),
+            " FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000"
+        );
+        let page: Vec<Entry> = on_ex!(&mut ex, |c| sqlx::query_as::<_, Entry>(sql)
+            .bind(after)
+            .fetch_all(c)
+            .await)?;
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            if e.seq != expected {
+                return Ok(Verified {
+                    entries: count,
+                    fault: Some(ChainFault::Gap {
+                        expected,
+                        found: e.seq,
+                    }),
+                });
+            }
+            let h = entry_hash(&prev, &e.content());
+            if e.prev_hash != prev || e.hash != h {
+                return Ok(Verified {
+                    entries: count,
+                    fault: Some(ChainFault::HashMismatch { seq: e.seq }),
+                });
+            }
+            prev = h;
+            expected += 1;
+            count += 1;
+        }
+        after = page.last().map(|e| e.seq).unwrap_or(after);
+    }
+    if head_seq != count {
+        return Ok(Verified {
+            entries: count,
+            fault: Some(ChainFault::Truncated {
+                expected_last: head_seq,
+                found_last: count,
+            }),
+        });
+    }
+    if head_hash != prev {
+        return Ok(Verified {
+            entries: count,
+            fault: Some(ChainFault::HashMismatch { seq: count }),
+        });
+    }
+    Ok(Verified {
+        entries: count,
+        fault: None,
+    })
+}

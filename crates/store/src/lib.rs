@@ -1,0 +1,304 @@
+//! yunwei-store: persistence over SQLite and PostgreSQL.
+//!
+//! One [`Db`] value wraps either backend's pool; the backend is picked once, from the URL
+//! scheme. Every query is written once, with `$1` placeholders both backends accept, and
+//! run against whichever pool is present through the [`on_db!`] / [`on_tx!`] macros, which
+//! instantiate the same code for both. Row types derive `sqlx::FromRow` generically, so they
+//! decode from either backend. Types are chosen so both stores hold values exactly: UUIDs,
+//! UTC timestamps to the microsecond, i64, bool, text.
+//!
+//! Writes go through [`Tx`], started with [`Db::begin_write`]: on SQLite that is
+//! `BEGIN IMMEDIATE` (take the write lock first, so a read-then-write transaction cannot fail
+//! on a stale snapshot), on PostgreSQL a normal transaction. A write is acknowledged to the
+//! user only after `commit` returns; SQLite runs with `synchronous=FULL` in WAL mode.
+
+pub mod audit;
+pub mod backup;
+pub mod copy;
+pub mod orgs;
+pub mod sessions;
+pub mod settings;
+pub mod teams;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+pub use sqlx;
+
+/// Run the same code against whichever backend a [`Db`] holds.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, |$p:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($p) => $body,
+            $crate::Db::Pg($p) => $body,
+        }
+    };
+}
+
+/// Run the same code on the connection of whichever backend a [`Tx`] holds.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::Tx::Pg(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the text names the constraint or columns.
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    /// A foreign key refused the write.
+    #[error("foreign key violated: {0}")]
+    ForeignKey(String),
+    #[error("invalid database url: {0}")]
+    BadUrl(String),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+    #[error(transparent)]
+    Sqlx(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(d) = &e {
+            let what = d
+                .constraint()
+                .map(str::to_string)
+                .unwrap_or_else(|| d.message().to_string());
+            if d.is_unique_violation() {
+                return StoreError::Unique(what);
+            }
+            if d.is_foreign_key_violation() {
+                return StoreError::ForeignKey(what);
+            }
+        }
+        StoreError::Sqlx(e)
+    }
+}
+
+impl StoreError {
+    /// True when a unique violation names this index or column.
+    pub fn is_unique_on(&self, needle: &str) -> bool {
+        matches!(self, StoreError::Unique(w) if w.contains(needle))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// A write transaction on either backend. Dropped without commit, it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQLite file inside a data directory.
+pub fn sqlite_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("yunwei.db")
+}
+
+/// The URL of the SQLite file inside a data directory.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", sqlite_path(data_dir).display())
+}
+
+/// Connection pool sizes.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    pub max_connections: u32,
+}
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+        }
+    }
+}
+
+impl Db {
+    /// Connect to `sqlite://PATH` or `postgres://…`, creating a SQLite file if missing.
+    pub async fn connect(url: &str, size: PoolSize) -> Result<Db> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or(rest);
+            if path.is_empty() {
+                return Err(StoreError::BadUrl("sqlite url without a path".into()));
+            }
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Other(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(15))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(size.max_connections.max(2))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(size.max_connections)
+                .acquire_timeout(Duration::from_secs(15))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Pg(pool))
+        } else {
+            Err(StoreError::BadUrl(
+                "expected sqlite://PATH or postgres://…".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Pg(_) => "postgres",
+        }
+    }
+
+    /// Apply pending migrations. Safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await?,
+            Db::Pg(p) => PG_MIGRATOR.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Start a write transaction.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Pg(p) => Tx::Pg(p.begin().await?),
+        })
+    }
+
+    /// Is the database reachable?
+    pub async fn ping(&self) -> Result<()> {
+        on_db!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Pool figures for metrics: (connections open, idle).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        on_db!(self, |p| (p.size(), p.num_idle()))
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, |p| p.close().await)
+    }
+}
+
+/// Where a read runs: on the pool, or inside a write transaction (to see its own writes and
+/// hold its locks).
+pub enum Ex<'a> {
+    Db(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+impl<'a> From<&'a Db> for Ex<'a> {
+    fn from(d: &'a Db) -> Self {
+        Ex::Db(d)
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Ex<'a> {
+    fn from(t: &'a mut Tx) -> Self {
+        Ex::Tx(t)
+    }
+}
+
+/// Run the same read on a pool or inside a transaction, on either backend.
+#[macro_export]
+macro_rules! on_ex {
+    ($ex:expr, |$c:ident| $body:expr) => {
+        match $ex {
+            $crate::Ex::Db($crate::Db::Sqlite(p)) => {
+                let $c = p;
+                $body
+            }
+            $crate::Ex::Db($crate::Db::Pg(p)) => {
+                let $c = p;
+                $body
+            }
+            $crate::Ex::Tx($crate::Tx::Sqlite(t)) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::Ex::Tx($crate::Tx::Pg(t)) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Pg(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The names of the migration files of each backend (for the one-to-one check).
+pub fn migration_names() -> (Vec<String>, Vec<String>) {
+    let names = |m: &sqlx::migrate::Migrator| {
+        m.iter()
+            .map(|x| format!("{}_{}", x.version, x.description))
+            .collect()
+    };
+    (names(&SQLITE_MIGRATOR), names(&PG_MIGRATOR))
+}
+
+/// Current time truncated to microseconds (what both stores keep).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    yunwei_domain::audit::truncate_to_micros(chrono::Utc::now())
+}

@@ -1,0 +1,106 @@
+//! The JSON API under `/api/v1`. Every handler is registered through utoipa-axum's
+//! `OpenApiRouter`, so `/api/openapi.json` is generated from the routes and cannot drift from
+//! them (a snapshot test catches changes to the document).
+
+mod audit;
+mod docs;
+mod orgs;
+mod session;
+mod teams;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as Doc;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+pub use docs::docs_router;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "yunwei API",
+        description = "运维 yunwei — IT operation & maintenance service management (DB21/T 1799.3).\n\nErrors: `{\"code\", \"message\", \"request_id\"}` with stable codes; messages follow Accept-Language (zh-CN default, en). Authenticate with `Authorization: Bearer <token>` (create tokens under /api/v1/tokens or `yunwei admin create-token`), or a browser session cookie plus the `X-CSRF-Token` header on writes. Lists take `limit` (1–200, default 50) and `cursor` and answer `{\"items\", \"next_cursor\"}`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+    tags(
+        (name = "session", description = "Sign-in, the caller, password"),
+        (name = "organizations", description = "The provider and customer organizations, departments"),
+        (name = "users", description = "Users"),
+        (name = "teams", description = "Support groups of provider staff"),
+        (name = "tokens", description = "API tokens"),
+        (name = "audit", description = "Hash-chained audit log")
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut Doc) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("yw_session"))),
+        );
+    }
+}
+
+/// A page of a list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> From<yunwei_service::Page<T>> for Page<T> {
+    fn from(p: yunwei_service::Page<T>) -> Self {
+        Page {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn router() -> (Router<AppState>, Doc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session::login, session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::change_password))
+        .routes(routes!(orgs::list_orgs, orgs::create_org))
+        .routes(routes!(orgs::get_org, orgs::update_org))
+        .routes(routes!(orgs::list_departments, orgs::create_department))
+        .routes(routes!(orgs::update_department))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::set_password))
+        .routes(routes!(teams::list_teams, teams::create_team))
+        .routes(routes!(teams::get_team, teams::update_team))
+        .routes(routes!(teams::add_member, teams::remove_member))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::verify_audit))
+        .split_for_parts()
+}
+
+/// The document as served.
+pub fn openapi_json() -> String {
+    router().1.to_pretty_json().unwrap_or_default()
+}
+
+pub(crate) type SharedDoc = Arc<Doc>;

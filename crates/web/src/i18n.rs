@@ -1,0 +1,174 @@
+//! UI strings in zh-CN (first) and English. Templates call `l.i.t("key")`; a test checks that
+//! every key a template uses is here, with both languages.
+
+use yunwei_domain::Lang;
+
+pub const STRINGS: &[(&str, &str, &str)] = &[
+    ("app.name", "运维", "yunwei"),
+    ("app.tagline", "IT 系统运维服务管理", "IT operation & maintenance service management"),
+    ("nav.home", "工作台", "Home"),
+    ("nav.orgs", "组织", "Organizations"),
+    ("nav.users", "用户", "Users"),
+    ("nav.teams", "团队", "Teams"),
+    ("nav.tokens", "API 令牌", "API tokens"),
+    ("nav.audit", "审计日志", "Audit log"),
+    ("nav.api", "API 文档", "API docs"),
+    ("nav.profile", "个人资料", "Profile"),
+    ("nav.logout", "退出登录", "Sign out"),
+    ("nav.admin", "系统管理", "Administration"),
+    ("lang.other", "English", "中文"),
+    ("lang.other_code", "en", "zh-CN"),
+    ("login.title", "登录", "Sign in"),
+    ("login.username", "用户名", "Username"),
+    ("login.password", "密码", "Password"),
+    ("login.submit", "登录", "Sign in"),
+    ("common.save", "保存", "Save"),
+    ("common.create", "创建", "Create"),
+    ("common.name", "名称", "Name"),
+    ("common.code", "编码", "Code"),
+    ("common.contact", "联系方式", "Contact"),
+    ("common.kind", "类型", "Kind"),
+    ("common.status", "状态", "Status"),
+    ("common.enabled", "启用", "Enabled"),
+    ("common.disabled", "已停用", "Disabled"),
+    ("common.disable", "停用", "Disable"),
+    ("common.created_at", "创建时间", "Created"),
+    ("common.none", "（无）", "(none)"),
+    ("common.filter", "筛选", "Filter"),
+    ("common.next_page", "下一页", "Next page"),
+    ("common.description", "说明", "Description"),
+    ("common.details", "详情", "Details"),
+    ("common.empty", "暂无记录", "Nothing here yet"),
+    ("common.all", "全部", "All"),
+    ("common.request_id", "请求编号", "Request id"),
+    ("common.error", "出错了", "Something went wrong"),
+    ("common.home_link", "返回工作台", "Back to home"),
+    ("flash.saved", "已保存", "Saved"),
+    ("flash.created", "已创建", "Created"),
+    ("org.kind.provider", "服务方", "Provider"),
+    ("org.kind.customer", "客户", "Customer"),
+    ("org.new", "新建客户组织", "New customer organization"),
+    ("org.edit", "编辑组织", "Edit organization"),
+    ("org.departments", "部门", "Departments"),
+    ("org.users", "该组织的用户", "Users of this organization"),
+    ("dept.new", "新建部门", "New department"),
+    ("dept.parent", "上级部门", "Parent department"),
+    ("user.new", "新建用户", "New user"),
+    ("user.edit", "编辑用户", "Edit user"),
+    ("user.username", "用户名", "Username"),
+    ("user.display_name", "姓名", "Display name"),
+    ("user.email", "电子邮箱", "E-mail"),
+    ("user.phone", "电话", "Phone"),
+    ("user.role", "角色", "Role"),
+    ("user.org", "组织", "Organization"),
+    ("user.department", "部门", "Department"),
+    ("user.password", "初始密码（至少 10 个字符）", "Initial password (at least 10 characters)"),
+    ("user.reset_password", "重置密码", "Reset password"),
+    ("user.new_password", "新密码", "New password"),
+    ("user.search", "按用户名或姓名搜索", "Search by username or name"),
+    ("team.new", "新建团队", "New team"),
+    ("team.edit", "编辑团队", "Edit team"),
+    ("team.members", "成员", "Members"),
+    ("team.add_member", "添加成员", "Add member"),
+    ("team.remove", "移除", "Remove"),
+    ("token.new", "新建 API 令牌", "New API token"),
+    ("token.name", "令牌名称", "Token name"),
+    ("token.expires_days", "有效天数（留空为永久）", "Valid for days (empty: no expiry)"),
+    ("token.shown_once", "请立即复制此令牌，它只显示这一次：", "Copy this token now; it is shown only once:"),
+    ("token.prefix", "前缀", "Prefix"),
+    ("token.owner", "所属用户", "Owner"),
+    ("token.last_used", "最近使用", "Last used"),
+    ("token.expires", "到期", "Expires"),
+    ("token.revoke", "吊销", "Revoke"),
+    ("token.revoked", "已吊销", "Revoked"),
+    ("token.never", "从不", "never"),
+    ("audit.verify", "校验哈希链", "Verify the hash chain"),
+    ("audit.intact", "审计日志完整：哈希链校验通过，条目数", "The audit log is intact: hash chain verified, entries"),
+    ("audit.broken", "审计日志被篡改：", "The audit log was tampered with:"),
+    ("audit.seq", "序号", "#"),
+    ("audit.at", "时间", "Time"),
+    ("audit.actor", "操作人", "Actor"),
+    ("audit.action", "操作", "Action"),
+    ("audit.entity", "对象", "Record"),
+    ("audit.ip", "来源地址", "From"),
+    ("audit.changes", "变更内容", "Changes"),
+    ("audit.since", "起始时间", "Since"),
+    ("audit.until", "截止时间", "Until"),
+    ("audit.before", "变更前", "Before"),
+    ("audit.after", "变更后", "After"),
+    ("profile.change_password", "修改密码", "Change password"),
+    ("profile.current_password", "当前密码", "Current password"),
+    ("profile.new_password", "新密码（至少 10 个字符）", "New password (at least 10 characters)"),
+    ("profile.language", "界面语言", "Interface language"),
+    ("profile.password_changed", "密码已修改，其他会话已退出", "Password changed; your other sessions were ended"),
+    ("home.welcome", "欢迎", "Welcome"),
+    ("home.orgs", "客户组织", "Customer organizations"),
+    ("home.users", "用户", "Users"),
+    ("home.teams", "团队", "Teams"),
+    ("home.intro", "本系统依据 DB21/T 1799.3《IT 系统运维》建设。服务台、配置管理等模块将陆续上线。", "yunwei implements DB21/T 1799.3 \"IT system operation and maintenance\". The service desk, CMDB and more arrive next."),
+];
+
+/// Strings of one language.
+#[derive(Debug, Clone, Copy)]
+pub struct T(pub Lang);
+
+impl T {
+    pub fn t(&self, key: &str) -> &'static str {
+        match STRINGS.iter().find(|(k, ..)| *k == key) {
+            Some((_, zh, en)) => match self.0 {
+                Lang::Zh => zh,
+                Lang::En => en,
+            },
+            None => {
+                tracing::warn!("missing UI string {key}");
+                "?"
+            }
+        }
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.0.tag()
+    }
+
+    pub fn role(&self, role: &str) -> &'static str {
+        match (yunwei_domain::Role::parse(role), self.0) {
+            (Some(r), Lang::Zh) => r.label_zh(),
+            (Some(r), Lang::En) => r.label_en(),
+            (None, _) => "?",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_bilingual() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, zh, en) in STRINGS {
+            assert!(seen.insert(k), "duplicate key {k}");
+            assert!(!zh.is_empty() && !en.is_empty(), "{k}");
+        }
+    }
+
+    #[test]
+    fn every_key_used_by_a_template_exists() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).expect("templates dir") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read template");
+            for piece in text.split("t(\"").skip(1) {
+                let key = piece.split('"').next().unwrap_or("");
+                assert!(
+                    STRINGS.iter().any(|(k, ..)| *k == key),
+                    "{} uses missing key {key}",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} keys found in templates");
+    }
+}
