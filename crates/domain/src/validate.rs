@@ -62,7 +62,7 @@ pub fn email(value: Option<&str>) -> Result<Option<String>, DomainError> {
 /// A password: at least 10 characters, at most 1024, not the username.
 pub fn password(username: &str, value: &str) -> Result<(), DomainError> {
     let n = value.chars().count();
-    if n < 10 || n > 1024 || value.eq_ignore_ascii_case(username) {
+    if !(10..=1024).contains(&n) || value.eq_ignore_ascii_case(username) {
         return Err(DomainError::field(ErrorCode::PasswordTooWeak, "password"));
     }
     Ok(())
