@@ -69,14 +69,13 @@ macro_rules! entry_cols {
 /// Append an entry inside the caller's transaction; returns its sequence number.
 pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> {
     let at = yunwei_domain::audit::truncate_to_micros(at);
-    let (seq, prev): (i64, String) =
-        on_tx!(tx, |c| {
-            sqlx::query_as(
+    let (seq, prev): (i64, String) = on_tx!(tx, |c| {
+        sqlx::query_as(
         "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
     )
     .fetch_one(c)
     .await
-        })?;
+    })?;
     let before = e.before.as_ref().map(|v| v.to_string());
     let after = e.after.as_ref().map(|v| v.to_string());
     let entry = Entry {
