@@ -40,6 +40,8 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("common.details", "详情", "Details"),
     ("common.empty", "暂无记录", "Nothing here yet"),
     ("common.all", "全部", "All"),
+    ("common.all_orgs", "全部组织", "All organizations"),
+    ("common.all_roles", "全部角色", "All roles"),
     ("common.request_id", "请求编号", "Request id"),
     ("common.error", "出错了", "Something went wrong"),
     ("common.home_link", "返回工作台", "Back to home"),
