@@ -51,6 +51,8 @@ pub enum ChainFault {
     Gap { expected: i64, found: i64 },
     /// The head record says more entries exist than are present (entries removed at the end).
     Truncated { expected_last: i64, found_last: i64 },
+    /// The log holds entries past the head record (the head was altered).
+    BeyondHead { head: i64, found_last: i64 },
 }
 
 impl std::fmt::Display for ChainFault {
@@ -68,6 +70,9 @@ impl std::fmt::Display for ChainFault {
                 found_last,
             } => {
                 write!(f, "entry #{}: missing (log ends at #{found_last}, head says #{expected_last}; removed)", found_last + 1)
+            }
+            ChainFault::BeyondHead { head, found_last } => {
+                write!(f, "entry #{}: beyond the head record (head says #{head}, log ends at #{found_last}; head altered)", head + 1)
             }
         }
     }

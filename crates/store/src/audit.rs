@@ -168,14 +168,41 @@ pub struct Verified {
     pub fault: Option<ChainFault>,
 }
 
-/// Walk the whole chain, recomputing every hash; report the first fault.
-pub async fn verify<'a>(ex: impl Into<Ex<'a>>) -> Result<Verified> {
-    let mut ex = ex.into();
-    let (head_seq, head_hash): (i64, String) = on_ex!(&mut ex, |c| sqlx::query_as(
-        "SELECT last_seq, last_hash FROM audit_head WHERE id = 1"
-    )
-    .fetch_one(c)
-    .await)?;
+/// Walk the whole chain, recomputing every hash; report the first fault. Runs in one read
+/// snapshot, so a verification while the server writes sees a consistent log and head.
+pub async fn verify(db: &crate::Db) -> Result<Verified> {
+    match db {
+        crate::Db::Sqlite(p) => {
+            let mut tx = p.begin().await?;
+            let v = verify_in::<sqlx::Sqlite>(&mut *tx).await;
+            tx.commit().await?;
+            v
+        }
+        crate::Db::Pg(p) => {
+            let mut tx = p.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            let v = verify_in::<sqlx::Postgres>(&mut *tx).await;
+            tx.commit().await?;
+            v
+        }
+    }
+}
+
+async fn verify_in<DB>(conn: &mut <DB as sqlx::Database>::Connection) -> Result<Verified>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> Entry: sqlx::FromRow<'r, <DB as sqlx::Database>::Row>,
+    for<'r> (i64, String): sqlx::FromRow<'r, <DB as sqlx::Database>::Row>,
+    i64: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+{
+    let (head_seq, head_hash): (i64, String) =
+        sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
     let mut prev = GENESIS.to_string();
     let mut expected = 1i64;
     let mut after = 0i64;
@@ -186,10 +213,10 @@ pub async fn verify<'a>(ex: impl Into<Ex<'a>>) -> Result<Verified> {
             entry_cols!(),
             " FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000"
         );
-        let page: Vec<Entry> = on_ex!(&mut ex, |c| sqlx::query_as::<_, Entry>(sql)
+        let page: Vec<Entry> = sqlx::query_as::<DB, Entry>(sql)
             .bind(after)
-            .fetch_all(c)
-            .await)?;
+            .fetch_all(&mut *conn)
+            .await?;
         if page.is_empty() {
             break;
         }
@@ -216,11 +243,20 @@ pub async fn verify<'a>(ex: impl Into<Ex<'a>>) -> Result<Verified> {
         }
         after = page.last().map(|e| e.seq).unwrap_or(after);
     }
-    if head_seq != count {
+    if head_seq > count {
         return Ok(Verified {
             entries: count,
             fault: Some(ChainFault::Truncated {
                 expected_last: head_seq,
+                found_last: count,
+            }),
+        });
+    }
+    if head_seq < count {
+        return Ok(Verified {
+            entries: count,
+            fault: Some(ChainFault::BeyondHead {
+                head: head_seq,
                 found_last: count,
             }),
         });

@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod settings;
 pub mod teams;
 pub mod throttle;
+pub mod tickets;
 pub mod tokens;
 pub mod users;
 
@@ -198,13 +199,45 @@ impl Db {
         }
     }
 
-    /// Apply pending migrations. Safe to run from several processes at once.
+    /// Apply pending migrations. Safe to run from several processes at once: PostgreSQL
+    /// takes an advisory lock; on SQLite, where sqlx has no migration lock, a process that
+    /// loses the race (the other applied the migration first) retries and finds it applied.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await?,
+            Db::Sqlite(p) => {
+                let mut attempt = 0;
+                loop {
+                    match SQLITE_MIGRATOR.run(p).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 10 => {
+                            attempt += 1;
+                            tracing::debug!("sqlite migration raced ({e}); retrying");
+                            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
             Db::Pg(p) => PG_MIGRATOR.run(p).await?,
         }
         Ok(())
+    }
+
+    /// Open an existing installation: a SQLite URL must name an existing file (commands that
+    /// only read, like `audit verify` and `backup`, must not create an empty database).
+    pub async fn connect_existing(url: &str, size: PoolSize) -> Result<Db> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or(rest);
+            if !Path::new(path).is_file() {
+                return Err(StoreError::Other(format!(
+                    "no database at {path}; check --data-dir / --database-url"
+                )));
+            }
+        }
+        Db::connect(url, size).await
     }
 
     /// Start a write transaction.

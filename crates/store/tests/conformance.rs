@@ -465,7 +465,7 @@ async fn copy_between_stores_both_ways() {
     seed(&src.db).await;
     let counts = copy::copy_all(&src.db, &pg.db).await.unwrap();
     assert_eq!(counts, copy::counts(&src.db).await.unwrap());
-    assert_eq!(audit::verify(Ex::Db(&pg.db)).await.unwrap().fault, None);
+    assert_eq!(audit::verify(&pg.db).await.unwrap().fault, None);
     // A second copy into a non-empty store is refused and changes nothing.
     assert!(copy::copy_all(&src.db, &pg.db).await.is_err());
     assert_eq!(copy::counts(&pg.db).await.unwrap(), counts);

@@ -105,18 +105,29 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(f)
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .try_init();
 }
 
 async fn open(cfg: &Config) -> anyhow::Result<App> {
-    let db = Db::connect(
-        &cfg.database_url,
-        PoolSize {
-            max_connections: cfg.max_connections,
-        },
-    )
-    .await
-    .with_context(|| {
+    open_with(cfg, false).await
+}
+
+/// Open the installation; with `existing`, a missing SQLite file is an error instead of a new
+/// empty database (for commands that only read it).
+async fn open_with(cfg: &Config, existing: bool) -> anyhow::Result<App> {
+    let size = PoolSize {
+        max_connections: cfg.max_connections,
+    };
+    let db = if existing {
+        Db::connect_existing(&cfg.database_url, size).await
+    } else {
+        Db::connect(&cfg.database_url, size).await
+    };
+    let db = db.with_context(|| {
         format!(
             "cannot open the database {}",
             config::redact_url(&cfg.database_url)
@@ -256,7 +267,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::DefaultConfig => print!("{}", config::DEFAULT_CONFIG),
         Cmd::Admin(a) => {
             let app = open(&cfg).await?;
-            app.bootstrap().await.map_err(service_err)?;
+            if let Some(pw) = app.bootstrap().await.map_err(service_err)?.admin_password {
+                // A new installation made by an admin command: the password goes to stderr
+                // (stdout stays machine-readable), once, as `serve` would print it.
+                eprintln!("首次启动：已创建管理员 admin，密码 / first start: administrator `admin` created, password: {pw}");
+            }
             let sys = app.system_actor().await.map_err(service_err)?;
             match a {
                 AdminCmd::CreateUser {
@@ -333,7 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Audit(AuditCmd::Verify) => {
-            let app = open(&cfg).await?;
+            let app = open_with(&cfg, true).await?;
             let v = yunwei_store::audit::verify(&app.db).await?;
             match v.fault {
                 None => println!("audit log intact: {} entries verified", v.entries),
@@ -344,7 +359,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Backup { file } => {
-            let app = open(&cfg).await?;
+            let app = open_with(&cfg, true).await?;
             yunwei_store::backup::backup_sqlite(&app.db, &file).await?;
             let users = yunwei_store::backup::check_backup(&file).await?;
             eprintln!(
@@ -362,10 +377,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             db.migrate().await?;
             let v = yunwei_store::audit::verify(&db).await?;
+            db.close().await;
             if let Some(f) = v.fault {
                 bail!("restored, but the audit chain does not verify: {f}");
             }
-            db.close().await;
             eprintln!(
                 "restored {} into {}; audit chain intact ({} entries)",
                 file.display(),
