@@ -128,6 +128,14 @@ pub enum Action {
     AuditRead,
     /// Read the Prometheus metrics.
     MetricsRead,
+    /// Read tickets (customers: their organization's, without internal notes).
+    TicketRead,
+    /// Submit tickets (customers: for their own organization).
+    TicketCreate,
+    /// Work tickets: classify, prioritise, assign, pend, resolve, internal notes.
+    TicketWork,
+    /// Override the priority the matrix gives, with a reason.
+    TicketPriorityOverride,
 }
 
 /// The permission table: action, description (zh, en), roles allowed.
@@ -189,6 +197,30 @@ pub const TABLE: &[(Action, &str, &str, &[Role])] = {
             "Read the metrics",
             &[Admin, Auditor],
         ),
+        (
+            Action::TicketRead,
+            "查看工单",
+            "Read tickets",
+            &[Admin, Manager, Agent, Engineer, Customer, Auditor],
+        ),
+        (
+            Action::TicketCreate,
+            "提交工单",
+            "Submit tickets",
+            &[Admin, Manager, Agent, Engineer, Customer],
+        ),
+        (
+            Action::TicketWork,
+            "处理工单（分类、定级、分派、解决、内部备注）",
+            "Work tickets (classify, prioritise, assign, resolve, internal notes)",
+            &[Admin, Manager, Agent, Engineer],
+        ),
+        (
+            Action::TicketPriorityOverride,
+            "人工调整优先级（须填写理由）",
+            "Override priority (with a reason)",
+            &[Admin, Manager, Agent],
+        ),
     ]
 };
 
@@ -246,6 +278,10 @@ mod tests {
             Action::TokenAll,
             Action::AuditRead,
             Action::MetricsRead,
+            Action::TicketRead,
+            Action::TicketCreate,
+            Action::TicketWork,
+            Action::TicketPriorityOverride,
         ];
         for a in all {
             assert_eq!(TABLE.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");

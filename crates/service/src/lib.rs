@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod error;
 pub mod orgs;
 pub mod teams;
+pub mod tickets;
 pub mod users;
 
 use std::sync::Arc;

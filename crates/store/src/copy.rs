@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{on_db, on_tx, Db, Ex, Result, StoreError};
+use crate::{on_db, on_tx, Db, Result, StoreError};
 
 #[derive(Clone, Copy, Debug)]
 enum Ty {
@@ -173,6 +173,70 @@ const TABLES: &[Table] = &[
         order_by: "id",
     },
     Table {
+        name: "ticket_counters",
+        cols: &[("prefix", Text), ("year", Int), ("value", Int)],
+        deferred: &[],
+        order_by: "prefix, year",
+    },
+    Table {
+        name: "tickets",
+        cols: &[
+            ("id", Id),
+            ("number", Text),
+            ("kind", Text),
+            ("status", Text),
+            ("sub_status", Text),
+            ("subject", Text),
+            ("description", Text),
+            ("org_id", Id),
+            ("department_id", Id),
+            ("requester_id", Id),
+            ("created_by", Id),
+            ("channel", Text),
+            ("category", Text),
+            ("criticality", Text),
+            ("breadth", Text),
+            ("urgency", Text),
+            ("priority", Int),
+            ("priority_reason", Text),
+            ("team_id", Id),
+            ("assignee_id", Id),
+            ("parent_id", Id),
+            ("resolution", Text),
+            ("reopen_count", Int),
+            ("first_response_at", Time),
+            ("resolved_at", Time),
+            ("closed_at", Time),
+            ("auto_confirmed", Bool),
+            ("satisfaction", Int),
+            ("satisfaction_comment", Text),
+            ("rated_at", Time),
+            ("outage_start", Time),
+            ("outage_end", Time),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &["parent_id"],
+        order_by: "id",
+    },
+    Table {
+        name: "ticket_events",
+        cols: &[
+            ("id", Id),
+            ("ticket_id", Id),
+            ("org_id", Id),
+            ("at", Time),
+            ("actor_id", Id),
+            ("actor_name", Text),
+            ("kind", Text),
+            ("public", Bool),
+            ("body", Text),
+            ("data_json", Text),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
         name: "settings",
         cols: &[("key", Text), ("value", Text)],
         deferred: &[],
@@ -260,6 +324,11 @@ pub async fn counts(db: &Db) -> Result<Vec<(&'static str, i64)>> {
 
 /// Copy everything from `from` to `to` (both migrated); returns the verified counts.
 pub async fn copy_all(from: &Db, to: &Db) -> Result<Vec<(&'static str, i64)>> {
+    if crate::users::count(from).await? == 0 {
+        return Err(StoreError::Other(
+            "the source holds no installation (no users); check the --from URL".into(),
+        ));
+    }
     if crate::users::count(to).await? > 0 {
         return Err(StoreError::Other(
             "the target already holds an installation (it has users); use an empty database".into(),
@@ -353,7 +422,7 @@ pub async fn copy_all(from: &Db, to: &Db) -> Result<Vec<(&'static str, i64)>> {
             )));
         }
     }
-    let v = crate::audit::verify(Ex::Db(to)).await?;
+    let v = crate::audit::verify(to).await?;
     if let Some(f) = v.fault {
         return Err(StoreError::Other(format!(
             "verification failed: audit chain on the target: {f}"

@@ -1,0 +1,321 @@
+//! Tickets, their timeline and their human-readable numbers.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{on_ex, on_tx, Ex, Result, Tx};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Ticket {
+    pub id: Uuid,
+    /// e.g. `INC-2026-000123`; unique per installation, never reused.
+    pub number: String,
+    /// incident, request, complaint, opinion or suggestion.
+    pub kind: String,
+    /// new, assigned, in_progress, pending, resolved, closed or cancelled.
+    pub status: String,
+    pub sub_status: Option<String>,
+    pub subject: String,
+    pub description: String,
+    pub org_id: Uuid,
+    pub department_id: Option<Uuid>,
+    pub requester_id: Option<Uuid>,
+    pub created_by: Option<Uuid>,
+    /// portal, phone, email, api or monitoring.
+    pub channel: String,
+    pub category: Option<String>,
+    pub criticality: Option<String>,
+    pub breadth: Option<String>,
+    pub urgency: Option<String>,
+    /// 1 (most urgent) … 4; absent until the ticket is prioritised.
+    pub priority: Option<i64>,
+    pub priority_reason: Option<String>,
+    pub team_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
+    pub resolution: Option<String>,
+    pub reopen_count: i64,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub auto_confirmed: bool,
+    pub satisfaction: Option<i64>,
+    pub satisfaction_comment: Option<String>,
+    pub rated_at: Option<DateTime<Utc>>,
+    pub outage_start: Option<DateTime<Utc>>,
+    pub outage_end: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! ticket_cols {
+    () => {
+        "id, number, kind, status, sub_status, subject, description, org_id, department_id, requester_id, created_by, \
+         channel, category, criticality, breadth, urgency, priority, priority_reason, team_id, assignee_id, parent_id, \
+         resolution, reopen_count, first_response_at, resolved_at, closed_at, auto_confirmed, satisfaction, \
+         satisfaction_comment, rated_at, outage_start, outage_end, created_at, updated_at"
+    };
+}
+
+/// Take the next number of a kind and year, inside the creating transaction.
+pub async fn next_number(tx: &mut Tx, prefix: &str, year: i32) -> Result<i64> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_scalar::<_, i64>(
+        "INSERT INTO ticket_counters (prefix, year, value) VALUES ($1, $2, 1) \
+         ON CONFLICT (prefix, year) DO UPDATE SET value = ticket_counters.value + 1 RETURNING value"
+    )
+    .bind(prefix)
+    .bind(year as i64)
+    .fetch_one(c)
+    .await
+    })?)
+}
+
+pub async fn insert(tx: &mut Tx, t: &Ticket) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(concat!(
+        "INSERT INTO tickets (",
+        ticket_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
+    ))
+    .bind(t.id)
+    .bind(&t.number)
+    .bind(&t.kind)
+    .bind(&t.status)
+    .bind(&t.sub_status)
+    .bind(&t.subject)
+    .bind(&t.description)
+    .bind(t.org_id)
+    .bind(t.department_id)
+    .bind(t.requester_id)
+    .bind(t.created_by)
+    .bind(&t.channel)
+    .bind(&t.category)
+    .bind(&t.criticality)
+    .bind(&t.breadth)
+    .bind(&t.urgency)
+    .bind(t.priority)
+    .bind(&t.priority_reason)
+    .bind(t.team_id)
+    .bind(t.assignee_id)
+    .bind(t.parent_id)
+    .bind(&t.resolution)
+    .bind(t.reopen_count)
+    .bind(t.first_response_at)
+    .bind(t.resolved_at)
+    .bind(t.closed_at)
+    .bind(t.auto_confirmed)
+    .bind(t.satisfaction)
+    .bind(&t.satisfaction_comment)
+    .bind(t.rated_at)
+    .bind(t.outage_start)
+    .bind(t.outage_end)
+    .bind(t.created_at)
+    .bind(t.updated_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Write every mutable field.
+pub async fn update(tx: &mut Tx, t: &Ticket) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE tickets SET status = $2, sub_status = $3, subject = $4, description = $5, department_id = $6, \
+         category = $7, criticality = $8, breadth = $9, urgency = $10, priority = $11, priority_reason = $12, \
+         team_id = $13, assignee_id = $14, resolution = $15, reopen_count = $16, first_response_at = $17, \
+         resolved_at = $18, closed_at = $19, auto_confirmed = $20, satisfaction = $21, satisfaction_comment = $22, \
+         rated_at = $23, outage_start = $24, outage_end = $25, updated_at = $26 WHERE id = $1"
+    )
+    .bind(t.id)
+    .bind(&t.status)
+    .bind(&t.sub_status)
+    .bind(&t.subject)
+    .bind(&t.description)
+    .bind(t.department_id)
+    .bind(&t.category)
+    .bind(&t.criticality)
+    .bind(&t.breadth)
+    .bind(&t.urgency)
+    .bind(t.priority)
+    .bind(&t.priority_reason)
+    .bind(t.team_id)
+    .bind(t.assignee_id)
+    .bind(&t.resolution)
+    .bind(t.reopen_count)
+    .bind(t.first_response_at)
+    .bind(t.resolved_at)
+    .bind(t.closed_at)
+    .bind(t.auto_confirmed)
+    .bind(t.satisfaction)
+    .bind(&t.satisfaction_comment)
+    .bind(t.rated_at)
+    .bind(t.outage_start)
+    .bind(t.outage_end)
+    .bind(t.updated_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+pub async fn get_by_number<'a>(ex: impl Into<Ex<'a>>, number: &str) -> Result<Option<Ticket>> {
+    let sql = concat!("SELECT ", ticket_cols!(), " FROM tickets WHERE number = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+        .bind(number)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Ticket>> {
+    let sql = concat!("SELECT ", ticket_cols!(), " FROM tickets WHERE id = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Sub-tasks of a ticket.
+pub async fn children<'a>(ex: impl Into<Ex<'a>>, parent: Uuid) -> Result<Vec<Ticket>> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_cols!(),
+        " FROM tickets WHERE parent_id = $1 ORDER BY id"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+        .bind(parent)
+        .fetch_all(c)
+        .await)?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub org_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Only open tickets (not closed or cancelled).
+    pub open_only: bool,
+    pub priority: Option<i64>,
+    pub assignee_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    pub requester_id: Option<Uuid>,
+    pub kind: Option<String>,
+    /// Substring of subject, description or number (Chinese text matches by substring).
+    pub q: Option<String>,
+    /// Queue order (priority, then age) instead of newest first.
+    pub queue: bool,
+    /// Newest-first cursor: the last id of the previous page.
+    pub before: Option<Uuid>,
+    /// Queue-order offset.
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &TicketFilter) -> Result<Vec<Ticket>> {
+    let newest = concat!(
+        "SELECT ",
+        ticket_cols!(),
+        " FROM tickets WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR status = $2) \
+         AND ($3 = FALSE OR status NOT IN ('closed', 'cancelled')) AND ($4 IS NULL OR priority = $4) \
+         AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
+         AND ($8 IS NULL OR kind = $8) \
+         AND ($9 IS NULL OR subject LIKE $9 OR description LIKE $9 OR number LIKE $9) \
+         AND ($10 IS NULL OR id < $10) ORDER BY id DESC LIMIT $11 OFFSET $12"
+    );
+    let queue = concat!(
+        "SELECT ",
+        ticket_cols!(),
+        " FROM tickets WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR status = $2) \
+         AND ($3 = FALSE OR status NOT IN ('closed', 'cancelled')) AND ($4 IS NULL OR priority = $4) \
+         AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
+         AND ($8 IS NULL OR kind = $8) \
+         AND ($9 IS NULL OR subject LIKE $9 OR description LIKE $9 OR number LIKE $9) \
+         AND ($10 IS NULL OR id < $10) ORDER BY priority ASC NULLS FIRST, id ASC LIMIT $11 OFFSET $12"
+    );
+    let sql = if f.queue { queue } else { newest };
+    let pattern = f.q.as_ref().map(|q| {
+        format!(
+            "%{}%",
+            q.chars()
+                .filter(|c| *c != '%' && *c != '_')
+                .collect::<String>()
+        )
+    });
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+        .bind(f.org_id)
+        .bind(&f.status)
+        .bind(f.open_only)
+        .bind(f.priority)
+        .bind(f.assignee_id)
+        .bind(f.team_id)
+        .bind(f.requester_id)
+        .bind(&f.kind)
+        .bind(&pattern)
+        .bind(f.before)
+        .bind(f.limit)
+        .bind(f.offset)
+        .fetch_all(c)
+        .await)?)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Event {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub org_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: String,
+    /// created, triage, start, pend, resume, resolve, confirm, reject, auto_confirm, cancel,
+    /// reply (public), note (internal), priority, assign, satisfaction …
+    pub kind: String,
+    /// Visible to the customer.
+    pub public: bool,
+    pub body: Option<String>,
+    pub data_json: Option<String>,
+}
+
+pub async fn add_event(tx: &mut Tx, e: &Event) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO ticket_events (id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    )
+    .bind(e.id)
+    .bind(e.ticket_id)
+    .bind(e.org_id)
+    .bind(e.at)
+    .bind(e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.kind)
+    .bind(e.public)
+    .bind(&e.body)
+    .bind(&e.data_json)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// A ticket's timeline, oldest first; `public_only` for customers.
+pub async fn events<'a>(
+    ex: impl Into<Ex<'a>>,
+    ticket_id: Uuid,
+    public_only: bool,
+) -> Result<Vec<Event>> {
+    Ok(on_ex!(ex.into(), |c| {
+        sqlx::query_as::<_, Event>(
+        "SELECT id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json FROM ticket_events \
+         WHERE ticket_id = $1 AND ($2 = FALSE OR public = TRUE) ORDER BY id"
+    )
+    .bind(ticket_id)
+    .bind(public_only)
+    .fetch_all(c)
+    .await
+    })?)
+}
