@@ -10,6 +10,7 @@ pub mod authz;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod ticket;
 pub mod validate;
 
 pub use authz::{Action, Role};
