@@ -213,6 +213,9 @@ impl App {
             }
         };
         let now = self.now();
+        // Read before the write transaction: a pooled connection taken while holding the write
+        // lock can wait forever for connections that all wait for that lock.
+        let matrix = self.priority_matrix().await?;
         let mut tx = self.db.begin_write().await?;
         let parent = match input
             .parent
@@ -343,7 +346,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        apply_matrix(&mut t, &self.priority_matrix().await?);
+        apply_matrix(&mut t, &matrix);
         tickets::insert(&mut tx, &t).await?;
         tickets::add_event(&mut tx, &event(&t, actor, "created", true, None, now)).await?;
         if let Some(p) = &parent {
@@ -482,6 +485,7 @@ impl App {
             .ok_or_else(|| DomainError::invalid("action"))?;
         let note = validate::opt_text("note", input.note.as_deref(), 20_000)?;
         let now = self.now();
+        let matrix = self.priority_matrix().await?;
         let mut tx = self.db.begin_write().await?;
         let before = self.visible(Some(&mut tx), actor, number).await?;
         let is_requester = actor.user_id.is_some() && actor.user_id == before.requester_id;
@@ -520,7 +524,7 @@ impl App {
                     .ok()
                     .and_then(|v| v.as_str().map(String::from));
             }
-            apply_matrix(&mut t, &self.priority_matrix().await?);
+            apply_matrix(&mut t, &matrix);
             if let Some(team) = input.team_id {
                 teams::get(&mut tx, team)
                     .await?

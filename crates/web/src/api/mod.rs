@@ -7,6 +7,7 @@ mod docs;
 mod orgs;
 mod session;
 mod teams;
+mod tickets;
 mod tokens;
 mod users;
 
@@ -38,7 +39,8 @@ pub use docs::docs_router;
         (name = "users", description = "Users"),
         (name = "teams", description = "Support groups of provider staff"),
         (name = "tokens", description = "API tokens"),
-        (name = "audit", description = "Hash-chained audit log")
+        (name = "audit", description = "Hash-chained audit log"),
+        (name = "tickets", description = "Service desk: incidents, requests, complaints, opinions, suggestions")
     )
 )]
 struct ApiDoc;
@@ -95,6 +97,13 @@ pub fn router() -> (Router<AppState>, Doc) {
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .routes(routes!(tickets::list_tickets, tickets::create_ticket))
+        .routes(routes!(tickets::get_ticket))
+        .routes(routes!(tickets::transition_ticket))
+        .routes(routes!(tickets::comment_ticket))
+        .routes(routes!(tickets::override_priority))
+        .routes(routes!(tickets::rate_ticket))
+        .routes(routes!(tickets::get_matrix, tickets::set_matrix))
         .split_for_parts()
 }
 
