@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod authz;
+pub mod calendar;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod sla;
 pub mod ticket;
 pub mod validate;
 
