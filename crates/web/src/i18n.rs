@@ -108,6 +108,101 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("home.users", "用户", "Users"),
     ("home.teams", "团队", "Teams"),
     ("home.intro", "本系统依据 DB21/T 1799.3《IT 系统运维》建设。服务台、配置管理等模块将陆续上线。", "yunwei implements DB21/T 1799.3 \"IT system operation and maintenance\". The service desk, CMDB and more arrive next."),
+    ("nav.tickets", "工单", "Tickets"),
+    ("ticket.new", "提交工单", "New ticket"),
+    ("ticket.number", "编号", "Number"),
+    ("ticket.subject", "标题", "Subject"),
+    ("ticket.description", "描述", "Description"),
+    ("ticket.kind", "类型", "Kind"),
+    ("ticket.status", "状态", "Status"),
+    ("ticket.priority", "优先级", "Priority"),
+    ("ticket.org", "组织", "Organization"),
+    ("ticket.requester", "提交人", "Requester"),
+    ("ticket.team", "处理团队", "Team"),
+    ("ticket.assignee", "处理人", "Assignee"),
+    ("ticket.channel", "渠道", "Channel"),
+    ("ticket.category", "分类", "Category"),
+    ("ticket.created", "提交时间", "Submitted"),
+    ("ticket.resolution", "解决方案", "Resolution"),
+    ("ticket.timeline", "处理记录", "Timeline"),
+    ("ticket.reply", "回复", "Reply"),
+    ("ticket.internal", "内部备注（客户不可见）", "Internal note (hidden from the customer)"),
+    ("ticket.send", "发送", "Send"),
+    ("ticket.mine", "分派给我的", "Assigned to me"),
+    ("ticket.queue", "按优先级排队", "Queue order"),
+    ("ticket.open_only", "仅未关闭", "Open only"),
+    ("ticket.search", "搜索编号、标题或描述", "Search number, subject or description"),
+    ("ticket.impact", "影响与紧急程度", "Impact and urgency"),
+    ("ticket.criticality", "业务重要性", "Business criticality"),
+    ("ticket.breadth", "影响范围", "Breadth"),
+    ("ticket.urgency", "紧急程度", "Urgency"),
+    ("ticket.unset", "（未定）", "(not set)"),
+    ("ticket.actions", "处理", "Work"),
+    ("ticket.do.triage", "分类定级并分派", "Classify, prioritise and assign"),
+    ("ticket.do.start", "开始处理", "Start work"),
+    ("ticket.do.pend", "挂起", "Put on hold"),
+    ("ticket.do.resume", "恢复处理", "Resume"),
+    ("ticket.do.resolve", "标记已解决", "Mark resolved"),
+    ("ticket.do.confirm", "确认已解决", "Confirm it is resolved"),
+    ("ticket.do.reject", "未解决，退回", "Not resolved: reopen"),
+    ("ticket.do.cancel", "撤销工单", "Cancel the ticket"),
+    ("ticket.note", "说明", "Note"),
+    ("ticket.reject_reason", "退回原因", "Why it is not resolved"),
+    ("ticket.override", "人工调整优先级", "Override priority"),
+    ("ticket.reason", "理由", "Reason"),
+    ("ticket.rate", "满意度评价", "Rate the service"),
+    ("ticket.score", "评分（1–5）", "Score (1–5)"),
+    ("ticket.comment", "意见", "Comment"),
+    ("ticket.rated", "满意度", "Satisfaction"),
+    ("ticket.auto_confirmed", "（超时自动确认）", "(auto-confirmed)"),
+    ("ticket.reopened", "退回次数", "Reopened"),
+    ("ticket.subtasks", "子任务", "Sub-tasks"),
+    ("ticket.new_subtask", "分解子任务", "Add a sub-task"),
+    ("ticket.parent", "上级工单", "Parent ticket"),
+    ("ticket.awaiting_you", "请确认处理结果：问题是否已解决？", "Please confirm: is the problem solved?"),
+    ("kind.incident", "事件（故障）", "Incident"),
+    ("kind.request", "服务请求", "Service request"),
+    ("kind.complaint", "投诉", "Complaint"),
+    ("kind.opinion", "意见", "Opinion"),
+    ("kind.suggestion", "建议", "Suggestion"),
+    ("status.new", "新建", "New"),
+    ("status.assigned", "已分派", "Assigned"),
+    ("status.in_progress", "处理中", "In progress"),
+    ("status.pending", "挂起", "Pending"),
+    ("status.resolved", "待确认", "Awaiting confirmation"),
+    ("status.closed", "已关闭", "Closed"),
+    ("status.cancelled", "已取消", "Cancelled"),
+    ("sub.waiting_customer", "等待客户", "Waiting for the customer"),
+    ("sub.waiting_vendor", "等待厂商", "Waiting for a vendor"),
+    ("sub.waiting_change", "等待变更", "Waiting for a change"),
+    ("criticality.general", "一般业务", "General business"),
+    ("criticality.critical", "关键业务", "Critical business"),
+    ("breadth.one_department", "单个部门", "One department"),
+    ("breadth.several_departments", "多个部门", "Several departments"),
+    ("breadth.whole_organization", "整个单位", "The whole organization"),
+    ("urgency.high", "高", "High"),
+    ("urgency.medium", "中", "Medium"),
+    ("urgency.low", "低", "Low"),
+    ("channel.portal", "门户", "Portal"),
+    ("channel.phone", "电话", "Phone"),
+    ("channel.email", "电子邮件", "E-mail"),
+    ("channel.api", "接口", "API"),
+    ("channel.monitoring", "监控", "Monitoring"),
+    ("event.created", "提交了工单", "submitted the ticket"),
+    ("event.triage", "分类定级并分派", "classified, prioritised and assigned"),
+    ("event.start", "开始处理", "started work"),
+    ("event.pend", "挂起", "put the ticket on hold"),
+    ("event.resume", "恢复处理", "resumed work"),
+    ("event.resolve", "标记已解决", "marked it resolved"),
+    ("event.confirm", "确认已解决", "confirmed the resolution"),
+    ("event.reject", "退回（未解决）", "reopened it (not resolved)"),
+    ("event.auto_confirm", "超时自动确认", "auto-confirmed it"),
+    ("event.cancel", "撤销了工单", "cancelled the ticket"),
+    ("event.reply", "回复", "replied"),
+    ("event.note", "内部备注", "added an internal note"),
+    ("event.priority", "调整优先级", "overrode the priority"),
+    ("event.satisfaction", "评价了服务", "rated the service"),
+    ("event.subtask", "分解子任务", "added a sub-task"),
 ];
 
 /// Strings of one language.
@@ -132,6 +227,18 @@ impl T {
         self.0.tag()
     }
 
+    /// The label of an enumerated value, e.g. `v("status", "new")` → 新建.
+    pub fn v(&self, group: &str, value: &str) -> &'static str {
+        let key = format!("{group}.{value}");
+        match STRINGS.iter().find(|(k, ..)| *k == key) {
+            Some((_, zh, en)) => match self.0 {
+                Lang::Zh => zh,
+                Lang::En => en,
+            },
+            None => "",
+        }
+    }
+
     pub fn role(&self, role: &str) -> &'static str {
         match (yunwei_domain::Role::parse(role), self.0) {
             (Some(r), Lang::Zh) => r.label_zh(),
@@ -151,6 +258,29 @@ mod tests {
         for (k, zh, en) in STRINGS {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");
+        }
+    }
+
+    #[test]
+    fn every_enumerated_value_has_a_label() {
+        use yunwei_domain::ticket::{Kind, Status};
+        for k in Kind::ALL {
+            assert!(!T(Lang::Zh).v("kind", k.as_str()).is_empty(), "{k:?}");
+        }
+        for s in Status::ALL {
+            assert!(!T(Lang::En).v("status", s.as_str()).is_empty(), "{s:?}");
+        }
+        for (g, vals) in [
+            ("criticality", &["general", "critical"][..]),
+            ("breadth", &["one_department", "several_departments", "whole_organization"][..]),
+            ("urgency", &["high", "medium", "low"][..]),
+            ("channel", &["portal", "phone", "email", "api", "monitoring"][..]),
+            ("sub", &["waiting_customer", "waiting_vendor", "waiting_change"][..]),
+            ("event", &["created", "triage", "start", "pend", "resume", "resolve", "confirm", "reject", "auto_confirm", "cancel", "reply", "note", "priority", "satisfaction", "subtask"][..]),
+        ] {
+            for v in vals {
+                assert!(!T(Lang::Zh).v(g, v).is_empty(), "{g}.{v}");
+            }
         }
     }
 

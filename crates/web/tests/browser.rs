@@ -22,7 +22,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long any single explicit wait may take.
 const WAIT: Duration = Duration::from_secs(10);
 /// The whole browser flow must finish within this.
-const FLOW_BUDGET: Duration = Duration::from_secs(60);
+const FLOW_BUDGET: Duration = Duration::from_secs(120);
 
 const XSS_NAME: &str = "<script>window.__pwned=1</script>公司";
 
@@ -186,6 +186,7 @@ async fn browser_sign_in_users_language_and_escaping() {
     let app = yunwei_service::App::new(tdb.db.clone());
     let boot = app.bootstrap().await.unwrap();
     let admin_password = boot.admin_password.unwrap();
+    let people = seed_people(&app).await;
     let state = yunwei_web::state(app, yunwei_web::WebConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -204,9 +205,13 @@ async fn browser_sign_in_users_language_and_escaping() {
 
     // Run the flow in its own task so that a failed assertion (a panic) still lets us close
     // the browser session before chromedriver is killed.
+    let (client2, client3) = (client.clone(), client.clone());
     let flow = tokio::spawn(tokio::time::timeout(
         FLOW_BUDGET,
-        flow(client.clone(), base, admin_password),
+        async move {
+            flow(client2, base.clone(), admin_password).await;
+            ticket_flow(client3, base, people).await;
+        },
     ));
     let outcome = flow.await;
     let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
@@ -478,4 +483,111 @@ async fn assert_xss_inert(c: &Client, css: &str) {
         shown.contains(XSS_NAME),
         "the name should show literally (escaped) in {css}: {shown:?}"
     );
+}
+
+// ------------------------------------------------------------------- the service desk flow
+
+const PW: &str = "browser-test-password";
+
+/// A customer organization with a customer, and an agent.
+async fn seed_people(app: &yunwei_service::App) -> (String, String) {
+    let sys = app.system_actor().await.unwrap();
+    let org = app
+        .create_org(&sys, yunwei_service::orgs::NewOrg { name: "沈阳某局".into(), code: None, contact: None })
+        .await
+        .unwrap();
+    for (username, role, org_id) in [("kehu", "customer", Some(org.id)), ("zuoxi", "agent", None)] {
+        app.create_user(
+            &sys,
+            yunwei_service::users::NewUser {
+                username: username.into(),
+                display_name: None,
+                email: None,
+                phone: None,
+                role: role.into(),
+                org_id,
+                department_id: None,
+                password: PW.into(),
+                lang: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    ("kehu".into(), "zuoxi".into())
+}
+
+async fn sign_in(c: &Client, base: &str, user: &str) {
+    goto(c, &format!("{base}/login")).await;
+    fill(c, "#username", user).await;
+    fill(c, "#password", PW).await;
+    click(c, "#login-submit").await;
+    wait_path(c, "signed in", |p| p != "/login").await;
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "#logout").await;
+    wait_path(c, "signed out", |p| p == "/login").await;
+}
+
+async fn status_is(c: &Client, want: &str) {
+    eventually(&format!("ticket status {want}"), || async {
+        let el = c.find(Locator::Css("#t-status")).await.ok()?;
+        let s = el.attr("data-status").await.ok()??;
+        (s == want).then_some(())
+    })
+    .await;
+}
+
+/// Customer submits → agent classifies, prioritises, resolves → customer confirms and rates.
+async fn ticket_flow(c: Client, base: String, (customer, agent): (String, String)) {
+    // The admin of the first flow signs out; the customer submits an incident on the portal.
+    goto(&c, &format!("{base}/")).await;
+    sign_out(&c).await;
+    sign_in(&c, &base, &customer).await;
+    goto(&c, &format!("{base}/tickets/new")).await;
+    fill(&c, "#t-subject", "财务系统无法登录").await;
+    fill(&c, "#t-description", "今天早上八点起，财务处所有人都无法登录财务系统").await;
+    click(&c, "#t-submit").await;
+    let p = wait_path(&c, "the new ticket's page", |p| p.starts_with("/tickets/INC-")).await;
+    let number = p.trim_start_matches("/tickets/").to_string();
+    status_is(&c, "new").await;
+    sign_out(&c).await;
+
+    // The agent finds it in the queue, classifies, prioritises, assigns to self, works it.
+    sign_in(&c, &base, &agent).await;
+    goto(&c, &format!("{base}/tickets?sort=queue&open=true")).await;
+    let table = text_of(&c, "#tickets-table").await;
+    assert!(table.contains(&number), "the queue lists {number}: {table}");
+    goto(&c, &format!("{base}/tickets/{number}")).await;
+    c.find(Locator::Css("#tr-criticality option[value='critical']")).await.expect("criticality").click().await.expect("select");
+    c.find(Locator::Css("#tr-breadth option[value='one_department']")).await.expect("breadth").click().await.expect("select");
+    c.find(Locator::Css("#tr-urgency option[value='high']")).await.expect("urgency").click().await.expect("select");
+    click(&c, "#do-triage").await;
+    status_is(&c, "assigned").await;
+    assert_eq!(text_of(&c, "#t-priority").await.trim(), "P2");
+    click(&c, "#do-start").await;
+    status_is(&c, "in_progress").await;
+    fill(&c, "#do-resolution", "重置了财务系统的会话服务").await;
+    click(&c, "#do-resolve").await;
+    status_is(&c, "resolved").await;
+    sign_out(&c).await;
+
+    // The customer confirms and rates.
+    sign_in(&c, &base, &customer).await;
+    goto(&c, &format!("{base}/tickets/{number}")).await;
+    let ask = text_of(&c, "#awaiting-you").await;
+    assert!(ask.contains("确认"), "{ask}");
+    click(&c, "#do-confirm").await;
+    status_is(&c, "closed").await;
+    click(&c, "#score-5").await;
+    click(&c, "#do-rate").await;
+    eventually("the rating shows", || async { c.find(Locator::Css("#t-rated")).await.ok() }).await;
+    assert_eq!(text_of(&c, "#t-rated").await.trim(), "5 / 5");
+    let timeline = text_of(&c, "#timeline").await;
+    for step in ["提交了工单", "分类定级并分派", "开始处理", "标记已解决", "确认已解决", "评价了服务"] {
+        assert!(timeline.contains(step), "timeline has {step}: {timeline}");
+    }
+    screenshot(&c, "ticket-closed.png").await;
+    sign_out(&c).await;
 }

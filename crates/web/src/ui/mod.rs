@@ -6,6 +6,7 @@
 //! on success a POST redirects (303) with `?ok=<flash key>`.
 
 mod pages;
+mod tickets;
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -46,6 +47,13 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(pages::tokens).post(pages::token_create))
         .route("/tokens/{id}/revoke", post(pages::token_revoke))
         .route("/audit", get(pages::audit))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/new", get(tickets::new_form).post(tickets::create))
+        .route("/tickets/{number}", get(tickets::show))
+        .route("/tickets/{number}/act", post(tickets::act))
+        .route("/tickets/{number}/comment", post(tickets::comment))
+        .route("/tickets/{number}/priority", post(tickets::priority))
+        .route("/tickets/{number}/rate", post(tickets::rate))
         .route("/profile", get(pages::profile))
         .route("/profile/lang", post(pages::profile_lang))
         .route("/profile/password", post(pages::profile_password))
@@ -65,6 +73,7 @@ async fn css() -> Response {
 /// What the navigation may show.
 #[derive(Debug, Clone, Default)]
 pub struct Can {
+    pub tickets: bool,
     pub orgs: bool,
     pub users: bool,
     pub users_write: bool,
@@ -131,6 +140,7 @@ impl Ui {
             user: Some(self.who.user.clone()),
             csrf: self.who.csrf_token.clone().unwrap_or_default(),
             can: Can {
+                tickets: authz::permits(role, Action::TicketRead),
                 orgs: authz::permits(role, Action::OrgRead),
                 users: authz::permits(role, Action::UserRead),
                 users_write: authz::permits(role, Action::UserWrite),

@@ -26,12 +26,12 @@ use crate::AppState;
 
 const PRE_COOKIE: &str = "yw_pre";
 
-fn status_of(code: ErrorCode) -> StatusCode {
+pub(super) fn status_of(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// A service error as (status, message) for re-rendering a form.
-fn form_error(ctx: &Ctx, e: yunwei_service::Error) -> (StatusCode, String) {
+pub(super) fn form_error(ctx: &Ctx, e: yunwei_service::Error) -> (StatusCode, String) {
     let api = ctx.err(e);
     let mut msg = api.code.message(ctx.lang).to_string();
     if let Some(f) = &api.field {
@@ -40,13 +40,13 @@ fn form_error(ctx: &Ctx, e: yunwei_service::Error) -> (StatusCode, String) {
     (status_of(api.code), msg)
 }
 
-fn blank(s: &Option<String>) -> Option<String> {
+pub(super) fn blank(s: &Option<String>) -> Option<String> {
     s.as_ref()
         .map(|x| x.trim().to_string())
         .filter(|x| !x.is_empty())
 }
 
-fn parse_uuid_opt(s: &Option<String>) -> Result<Option<Uuid>, ()> {
+pub(super) fn parse_uuid_opt(s: &Option<String>) -> Result<Option<Uuid>, ()> {
     match blank(s) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| ()),
