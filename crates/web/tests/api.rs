@@ -918,6 +918,9 @@ async fn ui_pages_redirect_escape_and_check_csrf() {
             "/audit",
             "/audit?verify=1",
             "/profile",
+            "/tickets",
+            "/tickets?sort=queue&open=true&q=%E6%89%93",
+            "/tickets/new",
         ] {
             let r = t
                 .req(Method::GET, path, None, None, &[("cookie", &cookie)])
