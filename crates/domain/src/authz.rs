@@ -136,6 +136,17 @@ pub enum Action {
     TicketWork,
     /// Override the priority the matrix gives, with a reason.
     TicketPriorityOverride,
+    /// Read business calendars and SLA policies.
+    SlaRead,
+    /// Create and change business calendars and SLA policies.
+    SlaWrite,
+    /// Read the service catalog and service agreements (customers: their own agreements).
+    CatalogRead,
+    /// Change the catalog and agreements.
+    CatalogWrite,
+    /// Manage notification channels (e-mail server, webhooks, WeCom / DingTalk / Feishu
+    /// robots) and the outbound address policy.
+    NotifyAdmin,
 }
 
 /// The permission table: action, description (zh, en), roles allowed.
@@ -221,6 +232,31 @@ pub const TABLE: &[(Action, &str, &str, &[Role])] = {
             "Override priority (with a reason)",
             &[Admin, Manager, Agent],
         ),
+        (
+            Action::SlaRead,
+            "查看工作日历与 SLA 策略",
+            "Read business calendars and SLA policies",
+            &[Admin, Manager, Agent, Engineer, Auditor],
+        ),
+        (
+            Action::SlaWrite,
+            "管理工作日历与 SLA 策略",
+            "Manage business calendars and SLA policies",
+            &[Admin, Manager],
+        ),
+        (
+            Action::CatalogRead,
+            "查看服务目录与服务协议",
+            "Read the service catalog and agreements",
+            &[Admin, Manager, Agent, Engineer, Customer, Auditor],
+        ),
+        (Action::CatalogWrite, "管理服务目录与服务协议", "Manage the service catalog and agreements", &[Admin, Manager]),
+        (
+            Action::NotifyAdmin,
+            "管理通知渠道（邮件服务器、Webhook、企业微信/钉钉/飞书机器人）",
+            "Manage notification channels (mail server, webhooks, WeCom / DingTalk / Feishu robots)",
+            &[Admin],
+        ),
     ]
 };
 
@@ -282,6 +318,11 @@ mod tests {
             Action::TicketCreate,
             Action::TicketWork,
             Action::TicketPriorityOverride,
+            Action::SlaRead,
+            Action::SlaWrite,
+            Action::CatalogRead,
+            Action::CatalogWrite,
+            Action::NotifyAdmin,
         ];
         for a in all {
             assert_eq!(TABLE.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");
@@ -293,7 +334,16 @@ mod tests {
         for (a, ..) in TABLE {
             let is_write = matches!(
                 a,
-                Action::OrgWrite | Action::UserWrite | Action::TeamWrite | Action::TokenAll
+                Action::OrgWrite
+                    | Action::UserWrite
+                    | Action::TeamWrite
+                    | Action::TokenAll
+                    | Action::SlaWrite
+                    | Action::CatalogWrite
+                    | Action::NotifyAdmin
+                    | Action::TicketCreate
+                    | Action::TicketWork
+                    | Action::TicketPriorityOverride
             );
             if is_write {
                 assert!(!permits(Role::Auditor, *a), "{a:?}");

@@ -26,3 +26,30 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// A clock that stays where it is put (tests that move time forward step by step).
+#[derive(Debug)]
+pub struct SettableClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl SettableClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        SettableClock(std::sync::Mutex::new(at))
+    }
+
+    /// Jump to an instant (also backwards).
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// Move forward (or back, for a negative duration).
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for SettableClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

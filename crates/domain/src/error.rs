@@ -103,6 +103,8 @@ codes! {
     WrongPassword = "wrong_password", 422, "当前密码不正确", "The current password is wrong";
     InvalidReference = "invalid_reference", 422, "引用的记录不存在或不属于该组织", "The referenced record does not exist or belongs to another organization";
     InvalidRole = "invalid_role", 422, "角色与组织不匹配：客户角色只能属于客户组织，服务方角色只能属于服务方组织", "Role does not fit the organization: customer roles belong to customer organizations, staff roles to the provider";
+    UrlNotAllowed = "url_not_allowed", 422, "该地址不允许：不能指向本机、内网或无法解析的地址（管理员可在通知设置中放行内网地址）", "This address is not allowed: it must resolve, and not to this server or a private network (an administrator can allow private networks in the notification settings)";
+    ImportFailed = "import_failed", 422, "导入的文件有误，请查看各行的错误说明", "The imported file has errors; see the details for each line";
     InvalidTransition = "invalid_transition", 409, "当前状态下不能执行此操作", "This step is not possible in the ticket's current state";
     LastAdmin = "last_admin", 409, "不能停用或降级最后一个管理员", "The last active administrator cannot be disabled or demoted";
     ProviderOrgFixed = "provider_org_fixed", 409, "服务方组织不能删除或改为客户组织", "The provider organization cannot be removed or turned into a customer";

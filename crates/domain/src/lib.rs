@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod authz;
 pub mod calendar;
+pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod ids;

@@ -18,6 +18,12 @@ impl App {
     /// Make sure the provider organization and the first admin exist. Safe to run from several
     /// nodes at once: only one creates them (the `bootstrapped` setting is the guard).
     pub async fn bootstrap(&self) -> Result<Bootstrapped> {
+        let b = self.bootstrap_first_admin().await?;
+        self.seed_catalog().await?;
+        Ok(b)
+    }
+
+    async fn bootstrap_first_admin(&self) -> Result<Bootstrapped> {
         if settings::get(&self.db, "bootstrapped").await?.is_some() {
             return Ok(Bootstrapped {
                 admin_password: None,

@@ -6,11 +6,15 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod catalog;
 pub mod error;
+pub mod notify;
 pub mod orgs;
+pub mod sla;
 pub mod teams;
 pub mod tickets;
 pub mod users;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -33,6 +37,15 @@ pub struct Settings {
     /// Failed sign-ins per address within `throttle_window`.
     pub max_failures_per_ip: i64,
     pub throttle_window: chrono::Duration,
+    /// Share of the resolution target, in percent, at which the SLA warning is raised.
+    pub sla_warn_percent: u8,
+    /// Working days a resolved ticket waits for its requester before it is closed
+    /// automatically.
+    pub auto_confirm_business_days: u32,
+    /// How often the background worker looks for due jobs.
+    pub worker_interval: std::time::Duration,
+    /// How long a node holds a claimed job before another node may take it over.
+    pub job_lease: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -42,6 +55,10 @@ impl Default for Settings {
             max_failures_per_user: 5,
             max_failures_per_ip: 50,
             throttle_window: chrono::Duration::minutes(15),
+            sla_warn_percent: 75,
+            auto_confirm_business_days: 3,
+            worker_interval: std::time::Duration::from_secs(5),
+            job_lease: chrono::Duration::minutes(2),
         }
     }
 }

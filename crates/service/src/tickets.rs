@@ -40,6 +40,9 @@ pub struct NewTicket {
     pub team_id: Option<Uuid>,
     /// Incidents: when the outage began.
     pub outage_start: Option<chrono::DateTime<Utc>>,
+    /// The service catalog item the ticket is about; its SLA policy (or the organization's
+    /// agreement's) applies.
+    pub catalog_item_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -287,6 +290,28 @@ impl App {
                 .await?
                 .ok_or_else(|| DomainError::field(ErrorCode::InvalidReference, "team_id"))?;
         }
+        // The SLA policy: the catalog item's, else the organization's current agreement's.
+        let mut sla_policy_id = None;
+        if let Some(item) = input.catalog_item_id {
+            match yunwei_store::catalog::get(&mut tx, item).await? {
+                Some(i) if i.active => sla_policy_id = i.sla_policy_id,
+                _ => {
+                    return Err(
+                        DomainError::field(ErrorCode::InvalidReference, "catalog_item_id").into(),
+                    )
+                }
+            }
+        }
+        if sla_policy_id.is_none() {
+            let today = now.date_naive();
+            sla_policy_id = yunwei_store::catalog::list_agreements(&mut tx, Some(org_id))
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.starts_on.is_none_or(|s| s <= today) && a.ends_on.is_none_or(|e| e >= today)
+                })
+                .find_map(|a| a.sla_policy_id);
+        }
         let year = now
             .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
             .year();
@@ -345,15 +370,25 @@ impl App {
             outage_end: None,
             created_at: now,
             updated_at: now,
+            sla_policy_id,
+            catalog_item_id: input.catalog_item_id,
+            response_due_at: None,
+            resolution_due_at: None,
+            sla_warned_at: None,
+            sla_breached_at: None,
         };
         apply_matrix(&mut t, &matrix);
         tickets::insert(&mut tx, &t).await?;
-        tickets::add_event(&mut tx, &event(&t, actor, "created", true, None, now)).await?;
+        let created = event(&t, actor, "created", true, None, now);
+        tickets::add_event(&mut tx, &created).await?;
+        self.enqueue_ticket_notifications(&mut tx, &t, &created)
+            .await?;
         if let Some(p) = &parent {
             let mut pe = event(p, actor, "subtask", false, Some(t.number.clone()), now);
             pe.data_json = Some(serde_json::json!({ "child": t.number }).to_string());
             tickets::add_event(&mut tx, &pe).await?;
         }
+        self.refresh_sla(&mut tx, &mut t, now).await?;
         let mut e = actor.entry("create", "ticket", &t.number, Some(t.org_id));
         e.after = snapshot(&t);
         audit::append(&mut tx, e, now).await?;
@@ -606,6 +641,8 @@ impl App {
         let mut ev = event(&t, actor, action.as_str(), true, body, now);
         ev.data_json = Some(serde_json::json!({ "from": before.status, "to": t.status, "sub_status": t.sub_status, "priority": t.priority, "team_id": t.team_id, "assignee_id": t.assignee_id }).to_string());
         tickets::add_event(&mut tx, &ev).await?;
+        self.enqueue_ticket_notifications(&mut tx, &t, &ev).await?;
+        self.refresh_sla(&mut tx, &mut t, now).await?;
         let mut e = actor.entry(action.as_str(), "ticket", &t.number, Some(t.org_id));
         e.before = snapshot(&before);
         e.after = snapshot(&t);
@@ -644,6 +681,7 @@ impl App {
             now,
         );
         tickets::add_event(&mut tx, &ev).await?;
+        self.enqueue_ticket_notifications(&mut tx, &t, &ev).await?;
         if staff && !internal && t.first_response_at.is_none() {
             t.first_response_at = Some(now);
         }
@@ -690,6 +728,8 @@ impl App {
         ev.data_json =
             Some(serde_json::json!({ "from": before.priority, "to": priority }).to_string());
         tickets::add_event(&mut tx, &ev).await?;
+        self.enqueue_ticket_notifications(&mut tx, &t, &ev).await?;
+        self.refresh_sla(&mut tx, &mut t, now).await?;
         let mut e = actor.entry("override_priority", "ticket", &t.number, Some(t.org_id));
         e.before = snapshot(&before);
         e.after = snapshot(&t);
@@ -728,6 +768,7 @@ impl App {
         let mut ev = event(&t, actor, "satisfaction", true, comment, now);
         ev.data_json = Some(serde_json::json!({ "score": score }).to_string());
         tickets::add_event(&mut tx, &ev).await?;
+        self.enqueue_ticket_notifications(&mut tx, &t, &ev).await?;
         let mut e = actor.entry("rate", "ticket", &t.number, Some(t.org_id));
         e.after = snapshot(&t);
         audit::append(&mut tx, e, now).await?;

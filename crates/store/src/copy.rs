@@ -19,6 +19,7 @@ enum Ty {
     Int,
     Bool,
     Time,
+    Date,
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ enum Val {
     Int(Option<i64>),
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
+    Date(Option<chrono::NaiveDate>),
 }
 
 struct Table {
@@ -179,6 +181,39 @@ const TABLES: &[Table] = &[
         order_by: "prefix, year",
     },
     Table {
+        name: "calendars",
+        cols: &[
+            ("id", Id),
+            ("name", Text),
+            ("spec_json", Text),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "sla_policies",
+        cols: &[
+            ("id", Id),
+            ("name", Text),
+            ("calendar_id", Id),
+            ("p1_response_minutes", Int),
+            ("p1_resolution_minutes", Int),
+            ("p2_response_minutes", Int),
+            ("p2_resolution_minutes", Int),
+            ("p3_response_minutes", Int),
+            ("p3_resolution_minutes", Int),
+            ("p4_response_minutes", Int),
+            ("p4_resolution_minutes", Int),
+            ("is_default", Bool),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
         name: "tickets",
         cols: &[
             ("id", Id),
@@ -215,8 +250,14 @@ const TABLES: &[Table] = &[
             ("outage_end", Time),
             ("created_at", Time),
             ("updated_at", Time),
+            ("sla_policy_id", Id),
+            ("response_due_at", Time),
+            ("resolution_due_at", Time),
+            ("sla_warned_at", Time),
+            ("sla_breached_at", Time),
+            ("catalog_item_id", Id),
         ],
-        deferred: &["parent_id"],
+        deferred: &["parent_id", "catalog_item_id"],
         order_by: "id",
     },
     Table {
@@ -237,10 +278,126 @@ const TABLES: &[Table] = &[
         order_by: "id",
     },
     Table {
+        name: "catalog_items",
+        cols: &[
+            ("id", Id),
+            ("code", Text),
+            ("clause", Text),
+            ("class", Text),
+            ("name_zh", Text),
+            ("name_en", Text),
+            ("description", Text),
+            ("owner_team_id", Id),
+            ("sla_policy_id", Id),
+            ("active", Bool),
+            ("seeded", Bool),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "agreements",
+        cols: &[
+            ("id", Id),
+            ("org_id", Id),
+            ("name", Text),
+            ("contract_no", Text),
+            ("starts_on", Date),
+            ("ends_on", Date),
+            ("sla_policy_id", Id),
+            ("notes", Text),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "agreement_items",
+        cols: &[("agreement_id", Id), ("item_id", Id)],
+        deferred: &[],
+        order_by: "agreement_id, item_id",
+    },
+    Table {
+        name: "notification_channels",
+        cols: &[
+            ("id", Id),
+            ("kind", Text),
+            ("name", Text),
+            ("config", Text),
+            ("org_id", Id),
+            ("enabled", Bool),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "notification_prefs",
+        cols: &[("user_id", Id), ("event_kind", Text), ("channels", Text)],
+        deferred: &[],
+        order_by: "user_id, event_kind",
+    },
+    Table {
+        name: "outbox",
+        cols: &[
+            ("id", Id),
+            ("channel_id", Id),
+            ("recipient_user_id", Id),
+            ("kind", Text),
+            ("payload", Text),
+            ("status", Text),
+            ("attempts", Int),
+            ("next_attempt_at", Time),
+            ("locked_by", Text),
+            ("locked_until", Time),
+            ("last_error", Text),
+            ("created_at", Time),
+            ("sent_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "inbox",
+        cols: &[
+            ("id", Id),
+            ("user_id", Id),
+            ("org_id", Id),
+            ("ticket_number", Text),
+            ("title", Text),
+            ("body", Text),
+            ("read_at", Time),
+            ("created_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
         name: "settings",
         cols: &[("key", Text), ("value", Text)],
         deferred: &[],
         order_by: "key",
+    },
+    Table {
+        name: "jobs",
+        cols: &[
+            ("id", Id),
+            ("kind", Text),
+            ("payload", Text),
+            ("run_at", Time),
+            ("attempts", Int),
+            ("locked_by", Text),
+            ("locked_until", Time),
+            ("last_error", Text),
+            ("created_at", Time),
+            ("done_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
     },
 ];
 
@@ -286,6 +443,7 @@ macro_rules! read_rows {
                     Ty::Int => Val::Int(r.try_get(i)?),
                     Ty::Bool => Val::Bool(r.try_get(i)?),
                     Ty::Time => Val::Time(r.try_get(i)?),
+                    Ty::Date => Val::Date(r.try_get(i)?),
                 });
             }
             out.push(vals);
@@ -304,6 +462,7 @@ macro_rules! bind_vals {
                 Val::Int(x) => q.bind(*x),
                 Val::Bool(x) => q.bind(*x),
                 Val::Time(x) => q.bind(*x),
+                Val::Date(x) => q.bind(*x),
             };
         }
         q

@@ -14,10 +14,14 @@
 
 pub mod audit;
 pub mod backup;
+pub mod catalog;
 pub mod copy;
+pub mod jobs;
+pub mod notify;
 pub mod orgs;
 pub mod sessions;
 pub mod settings;
+pub mod sla;
 pub mod teams;
 pub mod throttle;
 pub mod tickets;

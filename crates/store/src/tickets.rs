@@ -47,6 +47,18 @@ pub struct Ticket {
     pub outage_end: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The SLA policy whose targets apply (the default policy when the ticket was created).
+    pub sla_policy_id: Option<Uuid>,
+    /// When the first response is due (business time from creation).
+    pub response_due_at: Option<DateTime<Utc>>,
+    /// When the resolution is due, pauses included; absent while the SLA clock is paused.
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    /// When the warning share of the resolution target was reached.
+    pub sla_warned_at: Option<DateTime<Utc>>,
+    /// When the resolution target was missed.
+    pub sla_breached_at: Option<DateTime<Utc>>,
+    /// The service catalog item the ticket is about.
+    pub catalog_item_id: Option<Uuid>,
 }
 
 macro_rules! ticket_cols {
@@ -54,7 +66,8 @@ macro_rules! ticket_cols {
         "id, number, kind, status, sub_status, subject, description, org_id, department_id, requester_id, created_by, \
          channel, category, criticality, breadth, urgency, priority, priority_reason, team_id, assignee_id, parent_id, \
          resolution, reopen_count, first_response_at, resolved_at, closed_at, auto_confirmed, satisfaction, \
-         satisfaction_comment, rated_at, outage_start, outage_end, created_at, updated_at"
+         satisfaction_comment, rated_at, outage_start, outage_end, created_at, updated_at, sla_policy_id, \
+         response_due_at, resolution_due_at, sla_warned_at, sla_breached_at, catalog_item_id"
     };
 }
 
@@ -78,7 +91,7 @@ pub async fn insert(tx: &mut Tx, t: &Ticket) -> Result<()> {
         "INSERT INTO tickets (",
         ticket_cols!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)"
     ))
     .bind(t.id)
     .bind(&t.number)
@@ -114,6 +127,12 @@ pub async fn insert(tx: &mut Tx, t: &Ticket) -> Result<()> {
     .bind(t.outage_end)
     .bind(t.created_at)
     .bind(t.updated_at)
+    .bind(t.sla_policy_id)
+    .bind(t.response_due_at)
+    .bind(t.resolution_due_at)
+    .bind(t.sla_warned_at)
+    .bind(t.sla_breached_at)
+    .bind(t.catalog_item_id)
     .execute(c)
     .await
     .map(|_| ())
@@ -129,7 +148,8 @@ pub async fn update(tx: &mut Tx, t: &Ticket) -> Result<()> {
          category = $7, criticality = $8, breadth = $9, urgency = $10, priority = $11, priority_reason = $12, \
          team_id = $13, assignee_id = $14, resolution = $15, reopen_count = $16, first_response_at = $17, \
          resolved_at = $18, closed_at = $19, auto_confirmed = $20, satisfaction = $21, satisfaction_comment = $22, \
-         rated_at = $23, outage_start = $24, outage_end = $25, updated_at = $26 WHERE id = $1"
+         rated_at = $23, outage_start = $24, outage_end = $25, updated_at = $26, sla_policy_id = $27, \
+         response_due_at = $28, resolution_due_at = $29, sla_warned_at = $30, sla_breached_at = $31, catalog_item_id = $32 WHERE id = $1"
     )
     .bind(t.id)
     .bind(&t.status)
@@ -157,6 +177,12 @@ pub async fn update(tx: &mut Tx, t: &Ticket) -> Result<()> {
     .bind(t.outage_start)
     .bind(t.outage_end)
     .bind(t.updated_at)
+    .bind(t.sla_policy_id)
+    .bind(t.response_due_at)
+    .bind(t.resolution_due_at)
+    .bind(t.sla_warned_at)
+    .bind(t.sla_breached_at)
+    .bind(t.catalog_item_id)
     .execute(c)
     .await
     .map(|_| ())

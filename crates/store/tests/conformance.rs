@@ -6,7 +6,7 @@ use uuid::Uuid;
 use yunwei_store::audit::{self, NewEntry};
 use yunwei_store::orgs::{self, Department, Organization};
 use yunwei_store::users::{self, User, UserFilter};
-use yunwei_store::{copy, on_db, sessions, throttle, tokens, Db, Ex, StoreError};
+use yunwei_store::{copy, on_db, sessions, throttle, tokens, Db, StoreError};
 use yunwei_testkit::{Backend, TestDb};
 
 fn org(name: &str, kind: &str) -> Organization {

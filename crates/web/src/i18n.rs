@@ -109,6 +109,14 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("home.teams", "团队", "Teams"),
     ("home.intro", "本系统依据 DB21/T 1799.3《IT 系统运维》建设。服务台、配置管理等模块将陆续上线。", "yunwei implements DB21/T 1799.3 \"IT system operation and maintenance\". The service desk, CMDB and more arrive next."),
     ("nav.tickets", "工单", "Tickets"),
+    ("nav.catalog", "服务目录", "Service catalog"),
+    ("catalog.intro", "依据 DB21/T 1799.3 第 5、6 章预置的服务类型与服务内容；可按需调整。", "Service types and contents seeded from clauses 5 and 6 of DB21/T 1799.3; adjust as needed."),
+    ("catalog.clause", "条款", "Clause"),
+    ("class.basic", "基础服务", "Basic services"),
+    ("class.performance", "性能优化服务", "Performance optimisation"),
+    ("class.value_added", "增值服务", "Value-added services"),
+    ("class.new_concept", "新概念运维", "New-concept O&M"),
+    ("class.new_technology", "新技术运维", "New-technology O&M"),
     ("ticket.new", "提交工单", "New ticket"),
     ("ticket.number", "编号", "Number"),
     ("ticket.subject", "标题", "Subject"),
@@ -272,11 +280,43 @@ mod tests {
         }
         for (g, vals) in [
             ("criticality", &["general", "critical"][..]),
-            ("breadth", &["one_department", "several_departments", "whole_organization"][..]),
+            (
+                "breadth",
+                &[
+                    "one_department",
+                    "several_departments",
+                    "whole_organization",
+                ][..],
+            ),
             ("urgency", &["high", "medium", "low"][..]),
-            ("channel", &["portal", "phone", "email", "api", "monitoring"][..]),
-            ("sub", &["waiting_customer", "waiting_vendor", "waiting_change"][..]),
-            ("event", &["created", "triage", "start", "pend", "resume", "resolve", "confirm", "reject", "auto_confirm", "cancel", "reply", "note", "priority", "satisfaction", "subtask"][..]),
+            (
+                "channel",
+                &["portal", "phone", "email", "api", "monitoring"][..],
+            ),
+            (
+                "sub",
+                &["waiting_customer", "waiting_vendor", "waiting_change"][..],
+            ),
+            (
+                "event",
+                &[
+                    "created",
+                    "triage",
+                    "start",
+                    "pend",
+                    "resume",
+                    "resolve",
+                    "confirm",
+                    "reject",
+                    "auto_confirm",
+                    "cancel",
+                    "reply",
+                    "note",
+                    "priority",
+                    "satisfaction",
+                    "subtask",
+                ][..],
+            ),
         ] {
             for v in vals {
                 assert!(!T(Lang::Zh).v(g, v).is_empty(), "{g}.{v}");

@@ -921,6 +921,7 @@ async fn ui_pages_redirect_escape_and_check_csrf() {
             "/tickets",
             "/tickets?sort=queue&open=true&q=%E6%89%93",
             "/tickets/new",
+            "/catalog",
         ] {
             let r = t
                 .req(Method::GET, path, None, None, &[("cookie", &cookie)])

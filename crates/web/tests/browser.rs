@@ -180,6 +180,9 @@ async fn browser_sign_in_users_language_and_escaping() {
         }
     }
     let t0 = Instant::now();
+    // Two rustls crypto providers are compiled into this test binary (the WebDriver client's
+    // and the notification senders'), so rustls cannot pick one itself: choose.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 
     // The server, in-process, on a free port.
     let tdb = yunwei_testkit::TestDb::sqlite().await;
@@ -206,13 +209,10 @@ async fn browser_sign_in_users_language_and_escaping() {
     // Run the flow in its own task so that a failed assertion (a panic) still lets us close
     // the browser session before chromedriver is killed.
     let (client2, client3) = (client.clone(), client.clone());
-    let flow = tokio::spawn(tokio::time::timeout(
-        FLOW_BUDGET,
-        async move {
-            flow(client2, base.clone(), admin_password).await;
-            ticket_flow(client3, base, people).await;
-        },
-    ));
+    let flow = tokio::spawn(tokio::time::timeout(FLOW_BUDGET, async move {
+        flow(client2, base.clone(), admin_password).await;
+        ticket_flow(client3, base, people).await;
+    }));
     let outcome = flow.await;
     let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
     match outcome {
@@ -493,7 +493,14 @@ const PW: &str = "browser-test-password";
 async fn seed_people(app: &yunwei_service::App) -> (String, String) {
     let sys = app.system_actor().await.unwrap();
     let org = app
-        .create_org(&sys, yunwei_service::orgs::NewOrg { name: "沈阳某局".into(), code: None, contact: None })
+        .create_org(
+            &sys,
+            yunwei_service::orgs::NewOrg {
+                name: "沈阳某局".into(),
+                code: None,
+                contact: None,
+            },
+        )
         .await
         .unwrap();
     for (username, role, org_id) in [("kehu", "customer", Some(org.id)), ("zuoxi", "agent", None)] {
@@ -547,9 +554,17 @@ async fn ticket_flow(c: Client, base: String, (customer, agent): (String, String
     sign_in(&c, &base, &customer).await;
     goto(&c, &format!("{base}/tickets/new")).await;
     fill(&c, "#t-subject", "财务系统无法登录").await;
-    fill(&c, "#t-description", "今天早上八点起，财务处所有人都无法登录财务系统").await;
+    fill(
+        &c,
+        "#t-description",
+        "今天早上八点起，财务处所有人都无法登录财务系统",
+    )
+    .await;
     click(&c, "#t-submit").await;
-    let p = wait_path(&c, "the new ticket's page", |p| p.starts_with("/tickets/INC-")).await;
+    let p = wait_path(&c, "the new ticket's page", |p| {
+        p.starts_with("/tickets/INC-")
+    })
+    .await;
     let number = p.trim_start_matches("/tickets/").to_string();
     status_is(&c, "new").await;
     sign_out(&c).await;
@@ -560,9 +575,24 @@ async fn ticket_flow(c: Client, base: String, (customer, agent): (String, String
     let table = text_of(&c, "#tickets-table").await;
     assert!(table.contains(&number), "the queue lists {number}: {table}");
     goto(&c, &format!("{base}/tickets/{number}")).await;
-    c.find(Locator::Css("#tr-criticality option[value='critical']")).await.expect("criticality").click().await.expect("select");
-    c.find(Locator::Css("#tr-breadth option[value='one_department']")).await.expect("breadth").click().await.expect("select");
-    c.find(Locator::Css("#tr-urgency option[value='high']")).await.expect("urgency").click().await.expect("select");
+    c.find(Locator::Css("#tr-criticality option[value='critical']"))
+        .await
+        .expect("criticality")
+        .click()
+        .await
+        .expect("select");
+    c.find(Locator::Css("#tr-breadth option[value='one_department']"))
+        .await
+        .expect("breadth")
+        .click()
+        .await
+        .expect("select");
+    c.find(Locator::Css("#tr-urgency option[value='high']"))
+        .await
+        .expect("urgency")
+        .click()
+        .await
+        .expect("select");
     click(&c, "#do-triage").await;
     status_is(&c, "assigned").await;
     assert_eq!(text_of(&c, "#t-priority").await.trim(), "P2");
@@ -582,10 +612,20 @@ async fn ticket_flow(c: Client, base: String, (customer, agent): (String, String
     status_is(&c, "closed").await;
     click(&c, "#score-5").await;
     click(&c, "#do-rate").await;
-    eventually("the rating shows", || async { c.find(Locator::Css("#t-rated")).await.ok() }).await;
+    eventually("the rating shows", || async {
+        c.find(Locator::Css("#t-rated")).await.ok()
+    })
+    .await;
     assert_eq!(text_of(&c, "#t-rated").await.trim(), "5 / 5");
     let timeline = text_of(&c, "#timeline").await;
-    for step in ["提交了工单", "分类定级并分派", "开始处理", "标记已解决", "确认已解决", "评价了服务"] {
+    for step in [
+        "提交了工单",
+        "分类定级并分派",
+        "开始处理",
+        "标记已解决",
+        "确认已解决",
+        "评价了服务",
+    ] {
         assert!(timeline.contains(step), "timeline has {step}: {timeline}");
     }
     screenshot(&c, "ticket-closed.png").await;

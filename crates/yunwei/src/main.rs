@@ -231,6 +231,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
     });
+    // Background jobs (SLA warnings and breaches, auto-confirmation), claimed with leases.
+    let worker = app.clone();
+    tokio::spawn(async move {
+        let node = yunwei_service::worker::default_node_id();
+        worker.run_worker(node, shutdown_signal()).await
+    });
+    // Notifications: every node sends from the outbox (leased rows, retries with back-off).
+    app.spawn_notification_worker();
     tracing::info!(
         "yunwei {} on {} ({}), listening on http://{addr} — ready in {} ms",
         env!("CARGO_PKG_VERSION"),

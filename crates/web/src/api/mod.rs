@@ -3,9 +3,12 @@
 //! them (a snapshot test catches changes to the document).
 
 mod audit;
+mod catalog;
 mod docs;
+mod notify;
 mod orgs;
 mod session;
+mod sla;
 mod teams;
 mod tickets;
 mod tokens;
@@ -40,7 +43,9 @@ pub use docs::docs_router;
         (name = "teams", description = "Support groups of provider staff"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Hash-chained audit log"),
-        (name = "tickets", description = "Service desk: incidents, requests, complaints, opinions, suggestions")
+        (name = "tickets", description = "Service desk: incidents, requests, complaints, opinions, suggestions"),
+        (name = "catalog", description = "Service catalog (§5–§6) and customers' service agreements"),
+        (name = "notifications", description = "Notifications: in-app inbox, e-mail, signed webhooks, WeCom / DingTalk / Feishu robots")
     )
 )]
 struct ApiDoc;
@@ -104,6 +109,24 @@ pub fn router() -> (Router<AppState>, Doc) {
         .routes(routes!(tickets::override_priority))
         .routes(routes!(tickets::rate_ticket))
         .routes(routes!(tickets::get_matrix, tickets::set_matrix))
+        .routes(routes!(sla::list_calendars, sla::create_calendar))
+        .routes(routes!(sla::get_calendar, sla::update_calendar))
+        .routes(routes!(sla::import_calendar))
+        .routes(routes!(sla::list_policies, sla::create_policy))
+        .routes(routes!(sla::update_policy))
+        .routes(routes!(sla::ticket_sla))
+        .routes(routes!(catalog::list_catalog, catalog::create_item))
+        .routes(routes!(catalog::get_item, catalog::update_item))
+        .routes(routes!(catalog::list_agreements, catalog::create_agreement))
+        .routes(routes!(catalog::update_agreement))
+        .routes(routes!(notify::list_channels, notify::create_channel))
+        .routes(routes!(notify::update_channel, notify::delete_channel))
+        .routes(routes!(notify::test_channel))
+        .routes(routes!(notify::get_settings, notify::set_settings))
+        .routes(routes!(notify::list_outbox))
+        .routes(routes!(notify::get_prefs, notify::set_prefs))
+        .routes(routes!(notify::list_inbox))
+        .routes(routes!(notify::mark_read))
         .split_for_parts()
 }
 

@@ -5,6 +5,7 @@
 //! to show the same page again with the error (and the error's HTTP status) when input is bad;
 //! on success a POST redirects (303) with `?ok=<flash key>`.
 
+mod catalog;
 mod pages;
 mod tickets;
 
@@ -47,6 +48,8 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(pages::tokens).post(pages::token_create))
         .route("/tokens/{id}/revoke", post(pages::token_revoke))
         .route("/audit", get(pages::audit))
+        .route("/catalog", get(catalog::page))
+        .route("/catalog/{id}", post(catalog::update))
         .route("/tickets", get(tickets::list))
         .route("/tickets/new", get(tickets::new_form).post(tickets::create))
         .route("/tickets/{number}", get(tickets::show))
@@ -74,6 +77,7 @@ async fn css() -> Response {
 #[derive(Debug, Clone, Default)]
 pub struct Can {
     pub tickets: bool,
+    pub catalog: bool,
     pub orgs: bool,
     pub users: bool,
     pub users_write: bool,
@@ -141,6 +145,7 @@ impl Ui {
             csrf: self.who.csrf_token.clone().unwrap_or_default(),
             can: Can {
                 tickets: authz::permits(role, Action::TicketRead),
+                catalog: authz::permits(role, Action::CatalogRead),
                 orgs: authz::permits(role, Action::OrgRead),
                 users: authz::permits(role, Action::UserRead),
                 users_write: authz::permits(role, Action::UserWrite),

@@ -81,7 +81,12 @@ async fn names(st: &AppState, ui: &Ui, ids: impl Iterator<Item = Uuid>) -> HashM
     let mut out = HashMap::new();
     for id in ids {
         if let std::collections::hash_map::Entry::Vacant(v) = out.entry(id) {
-            let name = st.app.get_user(&ui.who.actor, id).await.map(|u| u.display_name).unwrap_or_else(|_| "—".into());
+            let name = st
+                .app
+                .get_user(&ui.who.actor, id)
+                .await
+                .map(|u| u.display_name)
+                .unwrap_or_else(|_| "—".into());
             v.insert(name);
         }
     }
@@ -117,14 +122,24 @@ pub async fn list(State(st): State<AppState>, ui: Ui, Query(q): Query<ListQ>) ->
         Ok(p) => p,
         Err(e) => return bad(&ui, ui.ctx.err(e).code),
     };
-    let orgs: HashMap<Uuid, String> = st.app.list_orgs(a).await.unwrap_or_default().into_iter().map(|o| (o.id, o.name)).collect();
+    let orgs: HashMap<Uuid, String> = st
+        .app
+        .list_orgs(a)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
     let who = names(&st, &ui, page.items.iter().filter_map(|t| t.assignee_id)).await;
     let rows = page
         .items
         .into_iter()
         .map(|t| Row {
             org: orgs.get(&t.org_id).cloned().unwrap_or_default(),
-            assignee: t.assignee_id.and_then(|i| who.get(&i).cloned()).unwrap_or_default(),
+            assignee: t
+                .assignee_id
+                .and_then(|i| who.get(&i).cloned())
+                .unwrap_or_default(),
             created: fmt_time(t.created_at),
             number: t.number,
             subject: t.subject,
@@ -210,7 +225,12 @@ pub struct NewQ {
     parent: Option<String>,
 }
 
-async fn render_new(st: &AppState, ui: &Ui, mut form: NewForm, err: Option<(StatusCode, String)>) -> Response {
+async fn render_new(
+    st: &AppState,
+    ui: &Ui,
+    mut form: NewForm,
+    err: Option<(StatusCode, String)>,
+) -> Response {
     let a = &ui.who.actor;
     if let Err(e) = a.require(Action::TicketCreate) {
         return bad(ui, ui.ctx.err(e).code);
@@ -234,7 +254,10 @@ async fn render_new(st: &AppState, ui: &Ui, mut form: NewForm, err: Option<(Stat
         l,
         form,
         kinds: Kind::ALL.iter().map(|k| k.as_str()).collect(),
-        orgs: orgs.into_iter().map(|o| (o.id.to_string(), o.name)).collect(),
+        orgs: orgs
+            .into_iter()
+            .map(|o| (o.id.to_string(), o.name))
+            .collect(),
         is_staff: staff,
         parent,
     };
@@ -242,7 +265,16 @@ async fn render_new(st: &AppState, ui: &Ui, mut form: NewForm, err: Option<(Stat
 }
 
 pub async fn new_form(State(st): State<AppState>, ui: Ui, Query(q): Query<NewQ>) -> Response {
-    render_new(&st, &ui, NewForm { parent: q.parent, ..Default::default() }, None).await
+    render_new(
+        &st,
+        &ui,
+        NewForm {
+            parent: q.parent,
+            ..Default::default()
+        },
+        None,
+    )
+    .await
 }
 
 pub async fn create(State(st): State<AppState>, ui: Ui, Form(f): Form<NewForm>) -> Response {
@@ -268,7 +300,11 @@ pub async fn create(State(st): State<AppState>, ui: Ui, Form(f): Form<NewForm>) 
         subject: f.subject.clone(),
         description: f.description.clone(),
         org_id,
-        channel: if staff && f.parent.is_none() { Some(f.channel.clone()) } else { None },
+        channel: if staff && f.parent.is_none() {
+            Some(f.channel.clone())
+        } else {
+            None
+        },
         criticality: Some(f.criticality.clone()),
         breadth: Some(f.breadth.clone()),
         urgency: Some(f.urgency.clone()),
@@ -319,7 +355,13 @@ struct TicketTpl {
     me: String,
 }
 
-async fn render_ticket(st: &AppState, ui: &Ui, number: &str, flash: Option<&'static str>, err: Option<(StatusCode, String)>) -> Response {
+async fn render_ticket(
+    st: &AppState,
+    ui: &Ui,
+    number: &str,
+    flash: Option<&'static str>,
+    err: Option<(StatusCode, String)>,
+) -> Response {
     let a = &ui.who.actor;
     if !number_ok(number) {
         return bad(ui, ErrorCode::NotFound);
@@ -332,24 +374,66 @@ async fn render_ticket(st: &AppState, ui: &Ui, number: &str, flash: Option<&'sta
     let staff = a.require(Action::TicketWork).is_ok();
     let is_requester = a.user_id.is_some() && a.user_id == t.requester_id;
     let status = Status::parse(&t.status).unwrap_or(Status::Closed);
-    let org = st.app.get_org(a, t.org_id).await.map(|o| o.name).unwrap_or_default();
-    let people = names(st, ui, [t.requester_id, t.assignee_id].into_iter().flatten()).await;
+    let org = st
+        .app
+        .get_org(a, t.org_id)
+        .await
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let people = names(
+        st,
+        ui,
+        [t.requester_id, t.assignee_id].into_iter().flatten(),
+    )
+    .await;
     let teams_all = st.app.list_teams(a).await.unwrap_or_default();
-    let team = t.team_id.and_then(|id| teams_all.iter().find(|x| x.id == id).map(|x| x.name.clone())).unwrap_or_else(|| "—".into());
+    let team = t
+        .team_id
+        .and_then(|id| {
+            teams_all
+                .iter()
+                .find(|x| x.id == id)
+                .map(|x| x.name.clone())
+        })
+        .unwrap_or_else(|| "—".into());
     let parent_number = match t.parent_id {
-        Some(p) => yunwei_store::tickets::get(&st.app.db, p).await.ok().flatten().filter(|x| a.scope().allows(x.org_id)).map(|x| x.number),
+        Some(p) => yunwei_store::tickets::get(&st.app.db, p)
+            .await
+            .ok()
+            .flatten()
+            .filter(|x| a.scope().allows(x.org_id))
+            .map(|x| x.number),
         None => None,
     };
     let staff_opts = if staff {
-        let provider = st.app.list_orgs(a).await.unwrap_or_default().into_iter().find(|o| o.kind == "provider").map(|o| o.id);
+        let provider = st
+            .app
+            .list_orgs(a)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|o| o.kind == "provider")
+            .map(|o| o.id);
         st.app
-            .list_users(a, UserQuery { org_id: provider, limit: Some(200), ..Default::default() })
+            .list_users(
+                a,
+                UserQuery {
+                    org_id: provider,
+                    limit: Some(200),
+                    ..Default::default()
+                },
+            )
             .await
             .map(|p| p.items)
             .unwrap_or_default()
             .into_iter()
             .filter(|u| !u.disabled && Role::parse(&u.role).is_some_and(|r| r != Role::Auditor))
-            .map(|u| (u.id.to_string(), format!("{} ({})", u.display_name, u.username)))
+            .map(|u| {
+                (
+                    u.id.to_string(),
+                    format!("{} ({})", u.display_name, u.username),
+                )
+            })
             .collect()
     } else {
         Vec::new()
@@ -357,7 +441,13 @@ async fn render_ticket(st: &AppState, ui: &Ui, number: &str, flash: Option<&'sta
     let events = d
         .events
         .into_iter()
-        .map(|e| EventRow { actor: e.actor_name, kind: e.kind, at: fmt_time(e.at), body: e.body, public: e.public })
+        .map(|e| EventRow {
+            actor: e.actor_name,
+            kind: e.kind,
+            at: fmt_time(e.at),
+            body: e.body,
+            public: e.public,
+        })
         .collect();
     let mut l = ui.layout("tickets");
     l.flash = flash;
@@ -366,8 +456,14 @@ async fn render_ticket(st: &AppState, ui: &Ui, number: &str, flash: Option<&'sta
     let tpl = TicketTpl {
         l,
         org,
-        requester: t.requester_id.and_then(|i| people.get(&i).cloned()).unwrap_or_else(|| "—".into()),
-        assignee: t.assignee_id.and_then(|i| people.get(&i).cloned()).unwrap_or_else(|| "—".into()),
+        requester: t
+            .requester_id
+            .and_then(|i| people.get(&i).cloned())
+            .unwrap_or_else(|| "—".into()),
+        assignee: t
+            .assignee_id
+            .and_then(|i| people.get(&i).cloned())
+            .unwrap_or_else(|| "—".into()),
         team,
         created: fmt_time(t.created_at),
         open: status.is_open(),
@@ -377,7 +473,10 @@ async fn render_ticket(st: &AppState, ui: &Ui, number: &str, flash: Option<&'sta
         can_rate: is_requester && status == Status::Closed && t.satisfaction.is_none(),
         can_cancel: matches!(status, Status::New | Status::Assigned) && (staff || is_requester),
         awaiting_me: is_requester && status == Status::Resolved,
-        teams: teams_all.into_iter().map(|x| (x.id.to_string(), x.name)).collect(),
+        teams: teams_all
+            .into_iter()
+            .map(|x| (x.id.to_string(), x.name))
+            .collect(),
         staff: staff_opts,
         me: a.user_id.map(|u| u.to_string()).unwrap_or_default(),
         events,
@@ -393,7 +492,12 @@ pub struct OkQ {
     ok: Option<String>,
 }
 
-pub async fn show(State(st): State<AppState>, ui: Ui, Path(n): Path<String>, Query(q): Query<OkQ>) -> Response {
+pub async fn show(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(n): Path<String>,
+    Query(q): Query<OkQ>,
+) -> Response {
     render_ticket(&st, &ui, &n, flash_key(q.ok.as_deref()), None).await
 }
 
@@ -413,11 +517,18 @@ pub struct ActForm {
     assignee_id: Option<String>,
 }
 
-pub async fn act(State(st): State<AppState>, ui: Ui, Path(n): Path<String>, Form(f): Form<ActForm>) -> Response {
+pub async fn act(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(n): Path<String>,
+    Form(f): Form<ActForm>,
+) -> Response {
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
-    let (Ok(team_id), Ok(assignee_id)) = (parse_uuid_opt(&f.team_id), parse_uuid_opt(&f.assignee_id)) else {
+    let (Ok(team_id), Ok(assignee_id)) =
+        (parse_uuid_opt(&f.team_id), parse_uuid_opt(&f.assignee_id))
+    else {
         let err = form_error(&ui.ctx, DomainError::invalid("assignee_id").into());
         return render_ticket(&st, &ui, &n, None, Some(err)).await;
     };
@@ -451,11 +562,20 @@ pub struct CommentForm {
     internal: Option<String>,
 }
 
-pub async fn comment(State(st): State<AppState>, ui: Ui, Path(n): Path<String>, Form(f): Form<CommentForm>) -> Response {
+pub async fn comment(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(n): Path<String>,
+    Form(f): Form<CommentForm>,
+) -> Response {
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
-    match st.app.comment_ticket(&ui.who.actor, &n, &f.body, f.internal.is_some()).await {
+    match st
+        .app
+        .comment_ticket(&ui.who.actor, &n, &f.body, f.internal.is_some())
+        .await
+    {
         Ok(_) => redirect(&format!("/tickets/{n}?ok=saved")),
         Err(e) => {
             let err = form_error(&ui.ctx, e);
@@ -472,12 +592,21 @@ pub struct PriorityForm {
     reason: String,
 }
 
-pub async fn priority(State(st): State<AppState>, ui: Ui, Path(n): Path<String>, Form(f): Form<PriorityForm>) -> Response {
+pub async fn priority(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(n): Path<String>,
+    Form(f): Form<PriorityForm>,
+) -> Response {
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
     let p = f.priority.parse::<i64>().unwrap_or(0);
-    match st.app.override_priority(&ui.who.actor, &n, p, &f.reason).await {
+    match st
+        .app
+        .override_priority(&ui.who.actor, &n, p, &f.reason)
+        .await
+    {
         Ok(_) => redirect(&format!("/tickets/{n}?ok=saved")),
         Err(e) => {
             let err = form_error(&ui.ctx, e);
@@ -494,12 +623,25 @@ pub struct RateForm {
     comment: Option<String>,
 }
 
-pub async fn rate(State(st): State<AppState>, ui: Ui, Path(n): Path<String>, Form(f): Form<RateForm>) -> Response {
+pub async fn rate(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(n): Path<String>,
+    Form(f): Form<RateForm>,
+) -> Response {
     if let Err(r) = ui.check_csrf(&f.csrf) {
         return r;
     }
-    let score = f.score.as_deref().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    match st.app.rate_ticket(&ui.who.actor, &n, score, f.comment.as_deref()).await {
+    let score = f
+        .score
+        .as_deref()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    match st
+        .app
+        .rate_ticket(&ui.who.actor, &n, score, f.comment.as_deref())
+        .await
+    {
         Ok(_) => redirect(&format!("/tickets/{n}?ok=saved")),
         Err(e) => {
             let err = form_error(&ui.ctx, e);
