@@ -260,7 +260,7 @@ pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &TicketFilter) -> Result<Vec<Tic
          AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
          AND ($8 IS NULL OR kind = $8) \
          AND ($9 IS NULL OR subject LIKE $9 OR description LIKE $9 OR number LIKE $9) \
-         AND ($10 IS NULL OR id < $10) ORDER BY priority ASC NULLS FIRST, id ASC LIMIT $11 OFFSET $12"
+         AND ($10 IS NULL OR id < $10) ORDER BY priority ASC NULLS FIRST, resolution_due_at ASC NULLS LAST, id ASC LIMIT $11 OFFSET $12"
     );
     let sql = if f.queue { queue } else { newest };
     let pattern = f.q.as_ref().map(|q| {
@@ -344,4 +344,62 @@ pub async fn events<'a>(
     .fetch_all(c)
     .await
     })?)
+}
+
+/// At most this many tickets feed one evaluation (see [`created_between`]).
+pub const EVALUATION_MAX_TICKETS: i64 = 100_000;
+
+/// Tickets created in `[from, to)`, optionally of one organization and/or team, oldest first.
+///
+/// For reports computed in memory: it returns at most `limit` rows (callers pass one more
+/// than they accept, [`EVALUATION_MAX_TICKETS`] + 1, to detect a period that is too large).
+/// Tens of thousands of rows are fine; beyond that, narrow the period.
+pub async fn created_between<'a>(
+    ex: impl Into<Ex<'a>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    org_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Ticket>> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_cols!(),
+        " FROM tickets WHERE created_at >= $1 AND created_at < $2 \
+         AND ($3 IS NULL OR org_id = $3) AND ($4 IS NULL OR team_id = $4) ORDER BY created_at, id LIMIT $5"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+        .bind(from)
+        .bind(to)
+        .bind(org_id)
+        .bind(team_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The event kinds [`event_kinds_created_between`] can report.
+pub const EVALUATION_EVENT_KINDS: &[&str] = &["pend", "priority", "reject", "sla_breach"];
+
+/// Distinct (ticket id, event kind) pairs of the kinds in [`EVALUATION_EVENT_KINDS`], for
+/// tickets created in `[from, to)` with the same filters as [`created_between`] (bounded by
+/// that query's row limit times the number of kinds).
+pub async fn event_kinds_created_between<'a>(
+    ex: impl Into<Ex<'a>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    org_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+) -> Result<Vec<(Uuid, String)>> {
+    let sql = "SELECT DISTINCT e.ticket_id, e.kind FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE t.created_at >= $1 AND t.created_at < $2 AND ($3 IS NULL OR t.org_id = $3) \
+         AND ($4 IS NULL OR t.team_id = $4) AND e.kind IN ('pend', 'priority', 'reject', 'sla_breach') \
+         ORDER BY e.ticket_id, e.kind";
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, (Uuid, String)>(sql)
+        .bind(from)
+        .bind(to)
+        .bind(org_id)
+        .bind(team_id)
+        .fetch_all(c)
+        .await)?)
 }

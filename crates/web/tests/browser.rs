@@ -596,6 +596,11 @@ async fn ticket_flow(c: Client, base: String, (customer, agent): (String, String
     click(&c, "#do-triage").await;
     status_is(&c, "assigned").await;
     assert_eq!(text_of(&c, "#t-priority").await.trim(), "P2");
+    let sla = text_of(&c, "#t-sla").await;
+    assert!(
+        sla.contains("解决时限") && sla.contains("计时中"),
+        "the SLA card explains the deadline: {sla}"
+    );
     click(&c, "#do-start").await;
     status_is(&c, "in_progress").await;
     fill(&c, "#do-resolution", "重置了财务系统的会话服务").await;

@@ -353,6 +353,9 @@ struct TicketTpl {
     teams: Vec<(String, String)>,
     staff: Vec<(String, String)>,
     me: String,
+    /// (clock label key, state, due, explanation) for response and resolution.
+    sla: Vec<(&'static str, String, String, String)>,
+    sla_policy: String,
 }
 
 async fn render_ticket(
@@ -438,6 +441,32 @@ async fn render_ticket(
     } else {
         Vec::new()
     };
+    let zh = ui.ctx.lang == yunwei_domain::Lang::Zh;
+    let (sla, sla_policy) = match st.app.explain_sla(a, number).await {
+        Ok(x) => {
+            let clock = |key: &'static str, c: &yunwei_service::sla::SlaClock| {
+                let due = c.due_at.map(fmt_time).unwrap_or_else(|| "—".into());
+                (
+                    key,
+                    c.state.clone(),
+                    due,
+                    if zh {
+                        c.text_zh.clone()
+                    } else {
+                        c.text_en.clone()
+                    },
+                )
+            };
+            (
+                vec![
+                    clock("sla.response", &x.response),
+                    clock("sla.resolution", &x.resolution),
+                ],
+                format!("{} · {}", x.policy_name, x.calendar_name),
+            )
+        }
+        Err(_) => (Vec::new(), String::new()),
+    };
     let events = d
         .events
         .into_iter()
@@ -479,6 +508,8 @@ async fn render_ticket(
             .collect(),
         staff: staff_opts,
         me: a.user_id.map(|u| u.to_string()).unwrap_or_default(),
+        sla,
+        sla_policy,
         events,
         children: d.children,
         parent_number,
