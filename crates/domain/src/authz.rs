@@ -147,6 +147,12 @@ pub enum Action {
     /// Manage notification channels (e-mail server, webhooks, WeCom / DingTalk / Feishu
     /// robots) and the outbound address policy.
     NotifyAdmin,
+    /// Read the service desk evaluation and the staff quality records (skills,
+    /// certifications, trainings).
+    EvaluationRead,
+    /// Write and publish announcements (planned maintenance, outages, notices). Reading them
+    /// follows `CatalogRead` (customers: published ones addressed to their organization).
+    AnnouncementWrite,
 }
 
 /// The permission table: action, description (zh, en), roles allowed.
@@ -257,6 +263,18 @@ pub const TABLE: &[(Action, &str, &str, &[Role])] = {
             "Manage notification channels (mail server, webhooks, WeCom / DingTalk / Feishu robots)",
             &[Admin],
         ),
+        (
+            Action::EvaluationRead,
+            "查看服务台评价与人员素质记录",
+            "Read the service desk evaluation and staff quality records",
+            &[Admin, Manager, Auditor],
+        ),
+        (
+            Action::AnnouncementWrite,
+            "发布服务公告（计划维护、故障、通知）",
+            "Publish announcements (planned maintenance, outages, notices)",
+            &[Admin, Manager, Agent],
+        ),
     ]
 };
 
@@ -323,6 +341,8 @@ mod tests {
             Action::CatalogRead,
             Action::CatalogWrite,
             Action::NotifyAdmin,
+            Action::EvaluationRead,
+            Action::AnnouncementWrite,
         ];
         for a in all {
             assert_eq!(TABLE.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");
@@ -341,6 +361,7 @@ mod tests {
                     | Action::SlaWrite
                     | Action::CatalogWrite
                     | Action::NotifyAdmin
+                    | Action::AnnouncementWrite
                     | Action::TicketCreate
                     | Action::TicketWork
                     | Action::TicketPriorityOverride

@@ -5,6 +5,7 @@
 //! audit hash chain. The store, service and web crates build on it; nothing here knows about
 //! databases or HTTP (error codes carry an HTTP status number only as data).
 
+pub mod announcement;
 pub mod audit;
 pub mod authz;
 pub mod calendar;

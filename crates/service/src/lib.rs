@@ -3,14 +3,17 @@
 //! organization scope (yunwei_domain::authz), does the work in one transaction, and appends
 //! the audit entry in that same transaction. Handlers (web, CLI) stay thin.
 
+pub mod announcements;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
 pub mod error;
+pub mod evaluation;
 pub mod notify;
 pub mod orgs;
 pub mod sla;
+pub mod staff;
 pub mod teams;
 pub mod tickets;
 pub mod users;

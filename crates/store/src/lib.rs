@@ -12,6 +12,7 @@
 //! on a stale snapshot), on PostgreSQL a normal transaction. A write is acknowledged to the
 //! user only after `commit` returns; SQLite runs with `synchronous=FULL` in WAL mode.
 
+pub mod announcements;
 pub mod audit;
 pub mod backup;
 pub mod catalog;
@@ -22,6 +23,7 @@ pub mod orgs;
 pub mod sessions;
 pub mod settings;
 pub mod sla;
+pub mod staff;
 pub mod teams;
 pub mod throttle;
 pub mod tickets;

@@ -395,11 +395,13 @@ pub async fn event_kinds_created_between<'a>(
          WHERE t.created_at >= $1 AND t.created_at < $2 AND ($3 IS NULL OR t.org_id = $3) \
          AND ($4 IS NULL OR t.team_id = $4) AND e.kind IN ('pend', 'priority', 'reject', 'sla_breach') \
          ORDER BY e.ticket_id, e.kind";
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, (Uuid, String)>(sql)
-        .bind(from)
-        .bind(to)
-        .bind(org_id)
-        .bind(team_id)
-        .fetch_all(c)
-        .await)?)
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, (Uuid, String)>(
+        sql
+    )
+    .bind(from)
+    .bind(to)
+    .bind(org_id)
+    .bind(team_id)
+    .fetch_all(c)
+    .await)?)
 }

@@ -922,6 +922,8 @@ async fn ui_pages_redirect_escape_and_check_csrf() {
             "/tickets?sort=queue&open=true&q=%E6%89%93",
             "/tickets/new",
             "/catalog",
+            "/announcements",
+            "/reports/desk",
         ] {
             let r = t
                 .req(Method::GET, path, None, None, &[("cookie", &cookie)])

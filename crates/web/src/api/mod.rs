@@ -2,13 +2,16 @@
 //! `OpenApiRouter`, so `/api/openapi.json` is generated from the routes and cannot drift from
 //! them (a snapshot test catches changes to the document).
 
+mod announcements;
 mod audit;
 mod catalog;
 mod docs;
 mod notify;
 mod orgs;
+mod reports;
 mod session;
 mod sla;
+mod staff;
 mod teams;
 mod tickets;
 mod tokens;
@@ -45,7 +48,9 @@ pub use docs::docs_router;
         (name = "audit", description = "Hash-chained audit log"),
         (name = "tickets", description = "Service desk: incidents, requests, complaints, opinions, suggestions"),
         (name = "catalog", description = "Service catalog (§5–§6) and customers' service agreements"),
-        (name = "notifications", description = "Notifications: in-app inbox, e-mail, signed webhooks, WeCom / DingTalk / Feishu robots")
+        (name = "announcements", description = "Announcements: planned maintenance, outages, notices (R-7.2c)"),
+        (name = "notifications", description = "Notifications: in-app inbox, e-mail, signed webhooks, WeCom / DingTalk / Feishu robots"),
+        (name = "reports", description = "Service desk evaluation (R-7.4): availability, staff quality, technical capability, satisfaction; JSON, CSV, XLSX")
     )
 )]
 struct ApiDoc;
@@ -127,6 +132,26 @@ pub fn router() -> (Router<AppState>, Doc) {
         .routes(routes!(notify::get_prefs, notify::set_prefs))
         .routes(routes!(notify::list_inbox))
         .routes(routes!(notify::mark_read))
+        .routes(routes!(
+            announcements::list_announcements,
+            announcements::create_announcement
+        ))
+        .routes(routes!(
+            announcements::get_announcement,
+            announcements::update_announcement
+        ))
+        .routes(routes!(staff::list_skills, staff::add_skill))
+        .routes(routes!(staff::delete_skill))
+        .routes(routes!(
+            staff::list_certifications,
+            staff::add_certification
+        ))
+        .routes(routes!(staff::delete_certification))
+        .routes(routes!(staff::list_trainings, staff::add_training))
+        .routes(routes!(staff::delete_training))
+        .routes(routes!(reports::desk_evaluation))
+        .routes(routes!(reports::desk_evaluation_csv))
+        .routes(routes!(reports::desk_evaluation_xlsx))
         .split_for_parts()
 }
 

@@ -5,8 +5,10 @@
 //! to show the same page again with the error (and the error's HTTP status) when input is bad;
 //! on success a POST redirects (303) with `?ok=<flash key>`.
 
+mod announcements;
 mod catalog;
 mod pages;
+mod reports;
 mod tickets;
 
 use askama::Template;
@@ -49,6 +51,16 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(pages::token_revoke))
         .route("/audit", get(pages::audit))
         .route("/catalog", get(catalog::page))
+        .route("/reports/desk", get(reports::page))
+        .route(
+            "/announcements",
+            get(announcements::page).post(announcements::create),
+        )
+        .route("/announcements/{id}/publish", post(announcements::publish))
+        .route(
+            "/announcements/{id}/unpublish",
+            post(announcements::unpublish),
+        )
         .route("/catalog/{id}", post(catalog::update))
         .route("/tickets", get(tickets::list))
         .route("/tickets/new", get(tickets::new_form).post(tickets::create))
@@ -78,6 +90,8 @@ async fn css() -> Response {
 pub struct Can {
     pub tickets: bool,
     pub catalog: bool,
+    pub reports: bool,
+    pub announcements: bool,
     pub orgs: bool,
     pub users: bool,
     pub users_write: bool,
@@ -146,6 +160,8 @@ impl Ui {
             can: Can {
                 tickets: authz::permits(role, Action::TicketRead),
                 catalog: authz::permits(role, Action::CatalogRead),
+                reports: authz::permits(role, Action::EvaluationRead),
+                announcements: authz::permits(role, Action::CatalogRead),
                 orgs: authz::permits(role, Action::OrgRead),
                 users: authz::permits(role, Action::UserRead),
                 users_write: authz::permits(role, Action::UserWrite),

@@ -235,6 +235,7 @@ struct HomeTpl {
     orgs: usize,
     users: String,
     teams: usize,
+    announcements: Vec<super::announcements::Row>,
 }
 
 pub async fn home(State(st): State<AppState>, ui: Ui) -> Response {
@@ -267,6 +268,7 @@ pub async fn home(State(st): State<AppState>, ui: Ui) -> Response {
         orgs,
         users,
         teams,
+        announcements: super::announcements::current(&st, &ui).await,
     };
     render(StatusCode::OK, &t)
 }
