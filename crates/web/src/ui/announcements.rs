@@ -238,10 +238,7 @@ async fn render_page(
     } else {
         (vec![], vec![])
     };
-    let mut l = ui.layout("announcements");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("announcements", flash, err);
     render(
         status,
         &PageTpl {

@@ -44,9 +44,7 @@ async fn render_catalog(st: &AppState, ui: &Ui, err: Option<(StatusCode, String)
         })
         .filter(|g| !g.1.is_empty())
         .collect();
-    let mut l = ui.layout("catalog");
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("catalog", None, err);
     render(
         status,
         &CatalogTpl {

@@ -175,6 +175,21 @@ impl Ui {
         }
     }
 
+    /// The layout of a page shown after a redirect (`flash`) or again with a form error, and
+    /// the status to answer with (the error's, else 200).
+    pub fn page(
+        &self,
+        section: &'static str,
+        flash: Option<&'static str>,
+        err: Option<(StatusCode, String)>,
+    ) -> (Layout, StatusCode) {
+        let mut l = self.layout(section);
+        l.flash = flash;
+        let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
+        l.error = err.map(|e| e.1);
+        (l, status)
+    }
+
     /// The form's CSRF token must equal the session's.
     pub fn check_csrf(&self, sent: &str) -> Result<(), Response> {
         let expected = self.who.csrf_token.as_deref().unwrap_or("");

@@ -293,10 +293,7 @@ async fn render_orgs(
         Ok(o) => o,
         Err(e) => return error_page(ui.ctx.err(e).code, ui.ctx.lang, &ui.ctx.request_id),
     };
-    let mut l = ui.layout("orgs");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("orgs", flash, err);
     render(
         status,
         &OrgsTpl {
@@ -392,10 +389,7 @@ async fn render_org(
         .await
         .map(|p| p.items)
         .unwrap_or_default();
-    let mut l = ui.layout("orgs");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("orgs", flash, err);
     let can_write = a.require(Action::OrgWrite).is_ok();
     render(
         status,
@@ -657,10 +651,7 @@ async fn render_user(
         .list_departments(a, user.org_id)
         .await
         .unwrap_or_default();
-    let mut l = ui.layout("users");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("users", flash, err);
     let t = UserTpl {
         l,
         org_id: user.org_id.to_string(),
@@ -790,10 +781,7 @@ async fn render_teams(
         Ok(t) => t,
         Err(e) => return error_page(ui.ctx.err(e).code, ui.ctx.lang, &ui.ctx.request_id),
     };
-    let mut l = ui.layout("teams");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("teams", flash, err);
     render(
         status,
         &TeamsTpl {
@@ -894,10 +882,7 @@ async fn render_team(
             )
         })
         .collect();
-    let mut l = ui.layout("teams");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("teams", flash, err);
     let can_write = a.require(Action::TeamWrite).is_ok();
     render(
         status,
@@ -1056,9 +1041,7 @@ async fn render_tokens(
             revoked: t.revoked_at.is_some(),
         });
     }
-    let mut l = ui.layout("tokens");
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("tokens", None, err);
     render(
         status,
         &TokensTpl {
@@ -1291,10 +1274,7 @@ async fn render_profile(
         .await
         .map(|o| o.name)
         .unwrap_or_default();
-    let mut l = ui.layout("profile");
-    l.flash = flash;
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("profile", flash, err);
     render(
         status,
         &ProfileTpl {

@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde::Deserialize;
@@ -213,9 +212,7 @@ pub async fn page(State(st): State<AppState>, ui: Ui, Query(f): Query<DeskForm>)
         encode(&org),
         encode(&team)
     );
-    let mut l = ui.layout("reports");
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("reports", None, err);
     render(
         status,
         &DeskTpl {

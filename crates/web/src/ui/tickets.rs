@@ -247,9 +247,7 @@ async fn render_new(
         form.channel = "phone".into();
     }
     let parent = form.parent.clone().filter(|p| number_ok(p));
-    let mut l = ui.layout("tickets");
-    let status = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, status) = ui.page("tickets", None, err);
     let t = NewTpl {
         l,
         form,
@@ -478,10 +476,7 @@ async fn render_ticket(
             public: e.public,
         })
         .collect();
-    let mut l = ui.layout("tickets");
-    l.flash = flash;
-    let code = err.as_ref().map(|e| e.0).unwrap_or(StatusCode::OK);
-    l.error = err.map(|e| e.1);
+    let (l, code) = ui.page("tickets", flash, err);
     let tpl = TicketTpl {
         l,
         org,
