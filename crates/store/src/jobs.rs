@@ -34,8 +34,12 @@ pub struct Job {
     pub done_at: Option<DateTime<Utc>>,
 }
 
-const JOB_COLS: &str =
-    "id, kind, payload, run_at, attempts, locked_by, locked_until, last_error, created_at, done_at";
+macro_rules! job_cols {
+    () => {
+        "id, kind, payload, run_at, attempts, locked_by, locked_until, last_error, created_at, done_at"
+    };
+}
+const JOB_COLS: &str = job_cols!();
 
 /// Add a job, inside the transaction whose change calls for it.
 pub async fn enqueue(
@@ -196,8 +200,8 @@ pub async fn fail<'a>(
 }
 
 pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Job>> {
-    let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Job>(&sql)
+    let sql = concat!("SELECT ", job_cols!(), " FROM jobs WHERE id = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Job>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
@@ -205,8 +209,12 @@ pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Job>> {
 
 /// Jobs not done yet, by `run_at`.
 pub async fn pending<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<Job>> {
-    let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE done_at IS NULL ORDER BY run_at, id");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Job>(&sql)
+    let sql = concat!(
+        "SELECT ",
+        job_cols!(),
+        " FROM jobs WHERE done_at IS NULL ORDER BY run_at, id"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Job>(sql)
         .fetch_all(c)
         .await)?)
 }

@@ -27,13 +27,19 @@ pub struct Channel {
     pub updated_at: DateTime<Utc>,
 }
 
-const CHANNEL_COLS: &str = "id, kind, name, config, org_id, enabled, created_at, updated_at";
+macro_rules! channel_cols {
+    () => {
+        "id, kind, name, config, org_id, enabled, created_at, updated_at"
+    };
+}
 
 pub async fn insert_channel(tx: &mut Tx, c: &Channel) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO notification_channels ({CHANNEL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    let sql = concat!(
+        "INSERT INTO notification_channels (",
+        channel_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     );
-    on_tx!(tx, |x| sqlx::query(&sql)
+    on_tx!(tx, |x| sqlx::query(sql)
         .bind(c.id)
         .bind(&c.kind)
         .bind(&c.name)
@@ -78,8 +84,12 @@ pub async fn delete_channel(tx: &mut Tx, id: Uuid) -> Result<bool> {
 }
 
 pub async fn get_channel<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Channel>> {
-    let sql = format!("SELECT {CHANNEL_COLS} FROM notification_channels WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Channel>(&sql)
+    let sql = concat!(
+        "SELECT ",
+        channel_cols!(),
+        " FROM notification_channels WHERE id = $1"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Channel>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
@@ -87,8 +97,12 @@ pub async fn get_channel<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<C
 
 /// All channels, oldest first.
 pub async fn list_channels<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<Channel>> {
-    let sql = format!("SELECT {CHANNEL_COLS} FROM notification_channels ORDER BY id");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Channel>(&sql)
+    let sql = concat!(
+        "SELECT ",
+        channel_cols!(),
+        " FROM notification_channels ORDER BY id"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Channel>(sql)
         .fetch_all(c)
         .await)?)
 }
@@ -148,15 +162,22 @@ pub struct OutboxRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-const OUTBOX_COLS: &str = "id, channel_id, recipient_user_id, kind, payload, status, attempts, \
-     next_attempt_at, locked_by, locked_until, last_error, created_at, sent_at";
+macro_rules! outbox_cols {
+    () => {
+        "id, channel_id, recipient_user_id, kind, payload, status, attempts, \
+     next_attempt_at, locked_by, locked_until, last_error, created_at, sent_at"
+    };
+}
+const OUTBOX_COLS: &str = outbox_cols!();
 
 /// Add a notification to send, inside the transaction of the change.
 pub async fn insert_outbox(tx: &mut Tx, r: &OutboxRow) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO outbox ({OUTBOX_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    let sql = concat!(
+        "INSERT INTO outbox (",
+        outbox_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
-    on_tx!(tx, |c| sqlx::query(&sql)
+    on_tx!(tx, |c| sqlx::query(sql)
         .bind(r.id)
         .bind(r.channel_id)
         .bind(r.recipient_user_id)
@@ -286,8 +307,8 @@ pub async fn list_outbox<'a>(ex: impl Into<Ex<'a>>, f: &OutboxFilter) -> Result<
 }
 
 pub async fn get_outbox<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<OutboxRow>> {
-    let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, OutboxRow>(&sql)
+    let sql = concat!("SELECT ", outbox_cols!(), " FROM outbox WHERE id = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, OutboxRow>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
@@ -324,11 +345,20 @@ pub struct InboxItem {
     pub created_at: DateTime<Utc>,
 }
 
-const INBOX_COLS: &str = "id, user_id, org_id, ticket_number, title, body, read_at, created_at";
+macro_rules! inbox_cols {
+    () => {
+        "id, user_id, org_id, ticket_number, title, body, read_at, created_at"
+    };
+}
+const INBOX_COLS: &str = inbox_cols!();
 
 pub async fn insert_inbox(tx: &mut Tx, i: &InboxItem) -> Result<()> {
-    let sql = format!("INSERT INTO inbox ({INBOX_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-    on_tx!(tx, |c| sqlx::query(&sql)
+    let sql = concat!(
+        "INSERT INTO inbox (",
+        inbox_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    );
+    on_tx!(tx, |c| sqlx::query(sql)
         .bind(i.id)
         .bind(i.user_id)
         .bind(i.org_id)

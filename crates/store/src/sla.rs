@@ -22,7 +22,11 @@ pub struct CalendarRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const CALENDAR_COLS: &str = "id, name, spec_json, created_at, updated_at";
+macro_rules! calendar_cols {
+    () => {
+        "id, name, spec_json, created_at, updated_at"
+    };
+}
 
 pub async fn insert_calendar(tx: &mut Tx, c: &CalendarRow) -> Result<()> {
     on_tx!(tx, |x| {
@@ -56,9 +60,9 @@ pub async fn update_calendar(tx: &mut Tx, c: &CalendarRow) -> Result<()> {
 }
 
 pub async fn get_calendar<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<CalendarRow>> {
-    let sql = format!("SELECT {CALENDAR_COLS} FROM calendars WHERE id = $1");
+    let sql = concat!("SELECT ", calendar_cols!(), " FROM calendars WHERE id = $1");
     Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CalendarRow>(
-        &sql
+        sql
     )
     .bind(id)
     .fetch_optional(c)
@@ -66,9 +70,9 @@ pub async fn get_calendar<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<
 }
 
 pub async fn list_calendars<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<CalendarRow>> {
-    let sql = format!("SELECT {CALENDAR_COLS} FROM calendars ORDER BY name");
+    let sql = concat!("SELECT ", calendar_cols!(), " FROM calendars ORDER BY name");
     Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CalendarRow>(
-        &sql
+        sql
     )
     .fetch_all(c)
     .await)?)
@@ -108,15 +112,21 @@ impl SlaPolicy {
     }
 }
 
-const POLICY_COLS: &str = "id, name, calendar_id, p1_response_minutes, p1_resolution_minutes, \
+macro_rules! policy_cols {
+    () => {
+        "id, name, calendar_id, p1_response_minutes, p1_resolution_minutes, \
      p2_response_minutes, p2_resolution_minutes, p3_response_minutes, p3_resolution_minutes, \
-     p4_response_minutes, p4_resolution_minutes, is_default, created_at, updated_at";
+     p4_response_minutes, p4_resolution_minutes, is_default, created_at, updated_at"
+    };
+}
 
 pub async fn insert_policy(tx: &mut Tx, p: &SlaPolicy) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO sla_policies ({POLICY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    let sql = concat!(
+        "INSERT INTO sla_policies (",
+        policy_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     );
-    on_tx!(tx, |x| sqlx::query(&sql)
+    on_tx!(tx, |x| sqlx::query(sql)
         .bind(p.id)
         .bind(&p.name)
         .bind(p.calendar_id)
@@ -177,23 +187,35 @@ pub async fn clear_default(tx: &mut Tx, keep: Uuid) -> Result<()> {
 }
 
 pub async fn get_policy<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<SlaPolicy>> {
-    let sql = format!("SELECT {POLICY_COLS} FROM sla_policies WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(&sql)
+    let sql = concat!(
+        "SELECT ",
+        policy_cols!(),
+        " FROM sla_policies WHERE id = $1"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
 }
 
 pub async fn default_policy<'a>(ex: impl Into<Ex<'a>>) -> Result<Option<SlaPolicy>> {
-    let sql = format!("SELECT {POLICY_COLS} FROM sla_policies WHERE is_default = TRUE");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(&sql)
+    let sql = concat!(
+        "SELECT ",
+        policy_cols!(),
+        " FROM sla_policies WHERE is_default = TRUE"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(sql)
         .fetch_optional(c)
         .await)?)
 }
 
 pub async fn list_policies<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<SlaPolicy>> {
-    let sql = format!("SELECT {POLICY_COLS} FROM sla_policies ORDER BY name");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(&sql)
+    let sql = concat!(
+        "SELECT ",
+        policy_cols!(),
+        " FROM sla_policies ORDER BY name"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(sql)
         .fetch_all(c)
         .await)?)
 }
