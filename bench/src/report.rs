@@ -190,6 +190,21 @@ fn section(md: &mut String, r: &Value) {
         cs.sort_by_key(|(c, _)| c.parse::<u32>().unwrap_or(0));
         for (c, x) in cs {
             let attempts = x["attempts_rps"].as_array().map(|a| a.len()).unwrap_or(1);
+            if f(&x["requests"]) < 1.0 || f(&x["ok"]) < 1.0 {
+                let secs = f(&x["secs"]);
+                let _ = writeln!(
+                    md,
+                    "| {label} | {c} | 0: no request completed within the {secs:.0} s{} | > {} | > {} | — | — | — |{} {:.0} | {:.2} | {:.0} |",
+                    if attempts > 1 { format!(" ({attempts} runs)") } else { String::new() },
+                    ms(secs * 1000.0),
+                    ms(secs * 1000.0),
+                    if pg { " — |" } else { "" },
+                    f(&x["max_rss_kib"]) / 1024.0,
+                    f(&x["load_before"][0]),
+                    f(&x["other_cpu_pct"]),
+                );
+                continue;
+            }
             let _ = writeln!(
                 md,
                 "| {label} | {c} | {}{} | {} | {} | {} | {} | {:.2} |{} {:.0} | {:.2} | {:.0} |",
@@ -270,7 +285,14 @@ fn best_rps(r: &Value, key: &str) -> (f64, String) {
 fn p99s(r: &Value, key: &str) -> Vec<(u32, f64)> {
     let mut v: Vec<(u32, f64)> = r["results"][key]
         .as_object()
-        .map(|o| o.iter().map(|(c, x)| (c.parse().unwrap_or(0), f(&x["p99_ms"]))).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(c, x)| {
+                    let p = if f(&x["ok"]) < 1.0 { f64::INFINITY } else { f(&x["p99_ms"]) };
+                    (c.parse().unwrap_or(0), p)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     v.sort_by_key(|x| x.0);
     v
@@ -320,8 +342,11 @@ fn targets(md: &mut String, all: &[Value]) {
         let v = p99s(main, key);
         let _ = writeln!(
             md,
-            "| {name} at 1,000,000 tickets | p99 {} ms at {} | {}{} |",
-            v.iter().map(|x| format!("c={}: {}", x.0, ms(x.1))).collect::<Vec<_>>().join(", "),
+            "| {name} at 1,000,000 tickets | p99 {} (at {}) | {}{} |",
+            v.iter()
+                .map(|x| if x.1.is_finite() { format!("c={}: {} ms", x.0, ms(x.1)) } else { format!("c={}: none completed", x.0) })
+                .collect::<Vec<_>>()
+                .join(", "),
             at(main),
             latency_verdict(&v, 50.0),
             if big { "" } else { " (at this size)" }
@@ -404,15 +429,18 @@ pub fn render(results: &Path, analysis: &Path) -> anyhow::Result<String> {
          For each store the harness builds `target/release/yunwei`, makes a fresh installation (SQLite: a new data directory \
          on the machine's disk; PostgreSQL: a new database on the local PostgreSQL 15), creates an agent account and an API token \
          with `yunwei admin create-user` / `create-token`, and fills it with a generated data set through `yunwei_store` \
-         (`tickets::next_number` + `tickets::insert`, the timeline, one audit entry per ticket; thousands of tickets per \
-         write transaction, server stopped). Tickets have Chinese subjects and bodies combined from systems (财务系统, OA, \
+         with the server stopped: `tickets::insert` per ticket, 5,000 tickets per write transaction, the number counters \
+         taken with `tickets::next_number` and set once per transaction, the timeline (1–7 events per ticket) and one audit \
+         entry per ticket (its creation, with the ticket's snapshot, hash-chained exactly as `audit::append` does — \
+         `yunwei audit verify` passes) in multi-row INSERTs. Tickets have Chinese subjects and bodies combined from systems (财务系统, OA, \
          邮件, VPN, 打印机, 交换机, 核心数据库 …), symptoms (无法登录, 响应缓慢, 宕机, 卡纸 …), departments, people and times, \
          spread over months (1,000/day at the full size); tickets older than two weeks are closed (5 % cancelled), recent \
          ones are in every phase. Then: three starts of `yunwei serve` timed from spawn to the first `/readyz` 200; idle RSS; \
          wrk 4.1 (2 threads) through `bench/wrk/bench.lua` at concurrency 1, 8 and 32 after a 3 s warm-up, in this order: \
          one ticket, the queue, search (common word, word in no ticket), creation last (so the reads see exactly the \
-         generated set; creation bodies vary per request). Each point waits up to 30 s for the machine to be quiet first and is run again \
-         (up to twice) when other processes took more than 15 % of the machine, keeping the least disturbed run. RSS is \
+         generated set; creation bodies vary per request). Each point first waits up to 30 s for the machine to be quiet (and the server idle) and is \
+         run again (`--retries`, 2 by default, 1 for the full run) when other processes took more than 15 % of the machine, \
+         keeping the least disturbed run; the table says when a point needed several runs. RSS is \
          sampled every 100 ms from `/proc/<pid>/status`; CPU from `/proc/<pid>/stat`. The server runs with its default \
          configuration (log level info: one log line per request, to a file). wrk runs on the same 2 cores as the server.\n"
     );
