@@ -408,9 +408,19 @@ fn rt(md: &mut String, all: &[Value]) {
     let _ = writeln!(md, "| search (RT: ~1 % of tickets match; yunwei: a common word, a few % match) | 56 / 88 / 106 | {} | 37 / 79 / 77 | {} |", y(s, "search_common"), y(p, "search_common"));
     let _ = writeln!(md, "| search, word in no ticket (reads every ticket) | — | {} | — | {} |", y(s, "search_none"), y(p, "search_none"));
     let rss = |r: Option<&Value>| r.map(|r| format!("{:.0} MiB idle, {:.0} MiB peak", f(&r["idle_rss_kib"]) / 1024.0, f(&r["peak_rss_kib"]) / 1024.0)).unwrap_or_else(|| "—".into());
-    let kb = |r: Option<&Value>| r.map(|r| format!("{:.2} KB/ticket", f(&r["db_bytes_generated"]) / f(&r["tickets"]).max(1.0) / 1e3)).unwrap_or_else(|| "—".into());
+    let kb = |r: Option<&Value>| {
+        r.map(|r| {
+            format!(
+                "{:.2} KB/ticket (at {} tickets)",
+                f(&r["db_bytes_generated"]) / f(&r["tickets"]).max(1.0) / 1e3,
+                num(f(&r["tickets"]))
+            )
+        })
+        .unwrap_or_else(|| "—".into())
+    };
+    let s_disk = all.iter().find(|r| r["store"] == "sqlite" && r["size"] == "full").or(s);
     let _ = writeln!(md, "| memory | ~250 MB PSS idle, 1.0–1.3 GB under load (11 processes) | {} (one process, RSS) | same | {} (yunwei only) |", rss(s), rss(p));
-    let _ = writeln!(md, "| disk | ~2.2 KB per ticket | {} | — | {} |", kb(s), kb(p));
+    let _ = writeln!(md, "| disk | ~2.2 KB per ticket | {} | — | {} |", kb(s_disk), kb(p));
 }
 
 pub fn render(results: &Path, analysis: &Path) -> anyhow::Result<String> {
