@@ -153,6 +153,15 @@ pub enum Action {
     /// Write and publish announcements (planned maintenance, outages, notices). Reading them
     /// follows `CatalogRead` (customers: published ones addressed to their organization).
     AnnouncementWrite,
+    /// Read the CMDB: configuration items, relations, impact, availability (customers: their
+    /// own organization's items only).
+    CmdbRead,
+    /// Create and change configuration items, their relations and patch records, import them.
+    CmdbWrite,
+    /// Extend the CMDB schema: add classes and attributes.
+    CmdbSchema,
+    /// Define the sub-statuses of the ticket flow's phases and whether they stop the SLA clock.
+    SubStatusWrite,
 }
 
 /// The permission table: action, description (zh, en), roles allowed.
@@ -275,6 +284,30 @@ pub const TABLE: &[(Action, &str, &str, &[Role])] = {
             "Publish announcements (planned maintenance, outages, notices)",
             &[Admin, Manager, Agent],
         ),
+        (
+            Action::CmdbRead,
+            "查看配置管理数据库（客户仅限本单位的配置项）",
+            "Read the CMDB (customers: their own organization's items)",
+            &[Admin, Manager, Agent, Engineer, Customer, Auditor],
+        ),
+        (
+            Action::CmdbWrite,
+            "维护配置项、关系与补丁记录，导入配置项",
+            "Maintain configuration items, relations and patch records; import them",
+            &[Admin, Engineer],
+        ),
+        (
+            Action::CmdbSchema,
+            "扩展配置项类别与属性",
+            "Extend configuration item classes and attributes",
+            &[Admin],
+        ),
+        (
+            Action::SubStatusWrite,
+            "管理工单子状态（是否暂停 SLA 计时）",
+            "Manage ticket sub-statuses (and whether they pause the SLA clock)",
+            &[Admin],
+        ),
     ]
 };
 
@@ -343,6 +376,10 @@ mod tests {
             Action::NotifyAdmin,
             Action::EvaluationRead,
             Action::AnnouncementWrite,
+            Action::SubStatusWrite,
+            Action::CmdbRead,
+            Action::CmdbWrite,
+            Action::CmdbSchema,
         ];
         for a in all {
             assert_eq!(TABLE.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");
@@ -362,6 +399,9 @@ mod tests {
                     | Action::CatalogWrite
                     | Action::NotifyAdmin
                     | Action::AnnouncementWrite
+                    | Action::CmdbWrite
+                    | Action::CmdbSchema
+                    | Action::SubStatusWrite
                     | Action::TicketCreate
                     | Action::TicketWork
                     | Action::TicketPriorityOverride

@@ -105,9 +105,14 @@ codes! {
     InvalidRole = "invalid_role", 422, "角色与组织不匹配：客户角色只能属于客户组织，服务方角色只能属于服务方组织", "Role does not fit the organization: customer roles belong to customer organizations, staff roles to the provider";
     UrlNotAllowed = "url_not_allowed", 422, "该地址不允许：不能指向本机、内网或无法解析的地址（管理员可在通知设置中放行内网地址）", "This address is not allowed: it must resolve, and not to this server or a private network (an administrator can allow private networks in the notification settings)";
     ImportFailed = "import_failed", 422, "导入的文件有误，请查看各行的错误说明", "The imported file has errors; see the details for each line";
+    AttachmentTooLarge = "attachment_too_large", 413, "附件超过允许的大小上限", "The attachment is larger than allowed";
+    AttachmentTypeRefused = "attachment_type_refused", 415, "不接受此类文件：仅接受图片（PNG/JPEG/GIF/WebP）、PDF、文本（TXT/CSV/LOG，UTF-8）、Office 文档（DOCX/XLSX/PPTX）、ZIP、7z 和邮件（EML），且扩展名、声明的类型须与文件内容一致", "This kind of file is not accepted: only images (PNG/JPEG/GIF/WebP), PDF, text (TXT/CSV/LOG in UTF-8), Office documents (DOCX/XLSX/PPTX), ZIP, 7z and e-mail (EML), with extension and declared type matching the content";
     InvalidTransition = "invalid_transition", 409, "当前状态下不能执行此操作", "This step is not possible in the ticket's current state";
     LastAdmin = "last_admin", 409, "不能停用或降级最后一个管理员", "The last active administrator cannot be disabled or demoted";
     ProviderOrgFixed = "provider_org_fixed", 409, "服务方组织不能删除或改为客户组织", "The provider organization cannot be removed or turned into a customer";
+    CiAttributeInvalid = "ci_attribute_invalid", 422, "配置项属性缺失、未定义或取值不符合类型", "A configuration item attribute is missing, unknown or of the wrong type";
+    CiRelationNotAllowed = "ci_relation_not_allowed", 422, "这两类配置项之间不能建立该类型的关系", "This kind of relation is not allowed between these classes of configuration items";
+    CiKeyTaken = "ci_key_taken", 409, "该组织下已有相同外部编号的配置项", "The organization already has a configuration item with this external key";
     InternalError = "internal_error", 500, "服务器内部错误，请联系管理员并提供请求编号", "Internal server error; contact your administrator with the request id";
     Unavailable = "unavailable", 503, "服务暂时不可用", "Service temporarily unavailable";
 }

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+pub mod cmdb;
 pub mod error;
 pub mod ids;
 pub mod sla;

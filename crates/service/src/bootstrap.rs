@@ -20,6 +20,7 @@ impl App {
     pub async fn bootstrap(&self) -> Result<Bootstrapped> {
         let b = self.bootstrap_first_admin().await?;
         self.seed_catalog().await?;
+        self.seed_cmdb().await?;
         Ok(b)
     }
 

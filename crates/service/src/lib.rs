@@ -4,19 +4,26 @@
 //! the audit entry in that same transaction. Handlers (web, CLI) stay thin.
 
 pub mod announcements;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
+pub mod cmdb;
+pub mod cmdb_import;
 pub mod error;
 pub mod evaluation;
 pub mod notify;
 pub mod orgs;
+pub mod search;
 pub mod sla;
 pub mod staff;
+pub mod substatus;
 pub mod teams;
 pub mod tickets;
 pub mod users;
+pub mod views;
+pub mod watchers;
 pub mod worker;
 
 use std::sync::Arc;
@@ -49,6 +56,8 @@ pub struct Settings {
     pub worker_interval: std::time::Duration,
     /// How long a node holds a claimed job before another node may take it over.
     pub job_lease: chrono::Duration,
+    /// The largest attachment accepted, in bytes.
+    pub attachment_max_bytes: usize,
 }
 
 impl Default for Settings {
@@ -62,6 +71,7 @@ impl Default for Settings {
             auto_confirm_business_days: 3,
             worker_interval: std::time::Duration::from_secs(5),
             job_lease: chrono::Duration::minutes(2),
+            attachment_max_bytes: 20 * 1024 * 1024,
         }
     }
 }
@@ -72,6 +82,8 @@ pub struct App {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// This node's full-text index of tickets, when it has one (see [`search`]).
+    pub search: Option<Arc<search::Search>>,
 }
 
 impl App {
@@ -80,6 +92,7 @@ impl App {
             db,
             clock: Arc::new(SystemClock),
             settings: Settings::default(),
+            search: None,
         }
     }
 

@@ -15,6 +15,7 @@
 //! - the assignee and the members of the ticket's team: new, assigned, reply, internal note,
 //!   rejected resolution, SLA warning and breach; the assignee also confirmations,
 //!   cancellations, priority changes and ratings;
+//! - watchers of the ticket: every event (customers among them: public ones only);
 //! - nobody hears of their own action; disabled users hear nothing;
 //! - a customer only ever hears of public events of their own organization's tickets;
 //! - channels of a customer organization (its own robot or mailbox) get the public events of
@@ -622,6 +623,8 @@ impl App {
                 people.extend(teams::members(&mut *tx, team).await?);
             }
         }
+        // Watchers hear of every event (customers: public ones only, by the rule below).
+        people.extend(yunwei_store::watchers::user_ids(&mut *tx, ticket.id).await?);
         let mut seen = std::collections::HashSet::new();
         people.retain(|u| seen.insert(*u) && Some(*u) != event.actor_id);
 

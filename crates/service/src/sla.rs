@@ -9,8 +9,9 @@
 //!   「中国大陆工作日历」 and the policy 「标准 SLA」 (P1 15 min / 4 h, P2 30 min / 8 h,
 //!   P3 2 h / 24 h, P4 4 h / 40 h) are created.
 //! * **Deadlines** run from the ticket's creation. The response clock stops at the first
-//!   response. The resolution clock pauses while the ticket is pending waiting for the customer
-//!   or a vendor (not while waiting for a change), and for the time a resolution waited for
+//!   response. The resolution clock pauses while the ticket is pending in a sub-status that
+//!   stops it (seeded: waiting for the customer or a vendor, not waiting for a change; the flag
+//!   is recorded on each status event, see [`pauses_from_events`]), and for the time a resolution waited for
 //!   confirmation when the requester then rejected it. Until a ticket is prioritised the P4
 //!   targets apply; triage recomputes everything from the creation time. Deadlines are
 //!   recomputed and stored, in the changing transaction, whenever a ticket is created, moves
@@ -468,16 +469,19 @@ fn check_targets(p: &SlaPolicy) -> Result<()> {
     Ok(())
 }
 
-/// Does the ticket wait in a state that stops the resolution clock?
+/// Does the ticket wait in a state that stops the resolution clock? The rule of events
+/// written before sub-statuses carried their own flag (see [`pauses_from_events`]).
 fn pausing(status: &str, sub_status: Option<&str>) -> bool {
     status == Status::Pending.as_str()
         && matches!(sub_status, Some("waiting_customer" | "waiting_vendor"))
 }
 
 /// The resolution clock's pauses from a ticket's timeline (status changes carry
-/// `{from, to, sub_status}`): pending while waiting for the customer or a vendor, and a
-/// resolution's wait for confirmation when the requester rejected it. A pause still running
-/// is open-ended.
+/// `{from, to, sub_status, pauses_sla}`): pending in a sub-status that stopped the clock when
+/// the ticket entered it (`pauses_sla`, snapshotted from the administrators' sub-status
+/// table, so later changes to the table do not rewrite history; events without the flag
+/// follow the built-in rule: waiting for the customer or a vendor), and a resolution's wait
+/// for confirmation when the requester rejected it. A pause still running is open-ended.
 pub fn pauses_from_events(events: &[Event]) -> Vec<Pause> {
     let mut out = Vec::new();
     // (since, waiting-for-confirmation)
@@ -504,7 +508,11 @@ pub fn pauses_from_events(events: &[Event]) -> Vec<Pause> {
                 out.push(Pause::closed(since, e.at));
             }
         }
-        if pausing(to, sub) {
+        let pauses = match data.get("pauses_sla").and_then(|v| v.as_bool()) {
+            Some(flag) => flag && to == Status::Pending.as_str(),
+            None => pausing(to, sub),
+        };
+        if pauses {
             open = Some((e.at, false));
         } else if to == Status::Resolved.as_str() {
             open = Some((e.at, true));
@@ -1385,6 +1393,34 @@ mod tests {
             ev(d, "in_progress", "resolved", None),
             ev(e, "resolved", "closed", None),
         ];
+        assert!(pauses_from_events(&events).is_empty());
+    }
+
+    #[test]
+    fn the_pause_flag_recorded_on_the_event_wins() {
+        let a = cst(2025, 12, 1, 10, 0);
+        let b = cst(2025, 12, 1, 11, 0);
+        let c = cst(2025, 12, 1, 14, 0);
+        let d = cst(2025, 12, 1, 15, 0);
+        let flagged = |at, from: &str, to: &str, sub: &str, pauses: bool| {
+            let mut x = ev(at, from, to, Some(sub));
+            x.data_json = Some(
+                serde_json::json!({ "from": from, "to": to, "sub_status": sub, "pauses_sla": pauses })
+                    .to_string(),
+            );
+            x
+        };
+        let events = vec![
+            // An administrator's sub-status that stops the clock, under any code.
+            flagged(a, "in_progress", "pending", "waiting_approval", true),
+            ev(b, "pending", "in_progress", None),
+            // waiting_customer recorded when it did not stop the clock: no pause.
+            flagged(c, "in_progress", "pending", "waiting_customer", false),
+            flagged(d, "pending", "in_progress", "", false),
+        ];
+        assert_eq!(pauses_from_events(&events), vec![Pause::closed(a, b)]);
+        // The flag only counts in the pending phase.
+        let events = vec![flagged(a, "new", "in_progress", "x", true)];
         assert!(pauses_from_events(&events).is_empty());
     }
 

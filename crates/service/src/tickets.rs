@@ -10,7 +10,7 @@ use yunwei_domain::ticket::{
 };
 use yunwei_domain::{validate, Action, DomainError, ErrorCode, Role};
 use yunwei_store::tickets::{self, Event, Ticket, TicketFilter};
-use yunwei_store::{audit, orgs, settings, teams, users, Tx};
+use yunwei_store::{audit, orgs, settings, substatus, teams, users, Tx};
 
 use crate::{snapshot, Actor, App, Page, Result};
 
@@ -79,7 +79,9 @@ pub struct TicketQuery {
     pub team: Option<Uuid>,
     /// `me`: tickets assigned to the caller.
     pub mine: Option<bool>,
-    /// Text in the number, subject or description.
+    /// Words in the number, subject, description, replies (internal notes for staff) or
+    /// attachment names; Chinese is segmented into words. Results are then ranked by
+    /// relevance (`cursor` is an offset).
     pub q: Option<String>,
     /// `queue`: by priority (unprioritised first), then age; default newest first.
     pub sort: Option<String>,
@@ -94,6 +96,8 @@ pub struct TicketDetail {
     pub ticket: Ticket,
     pub events: Vec<Event>,
     pub children: Vec<TicketBrief>,
+    /// The display name of the staff member working the ticket (shown to customers too).
+    pub assignee_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -104,8 +108,6 @@ pub struct TicketBrief {
     pub team_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
 }
-
-const SUB_STATUSES: &[&str] = &["waiting_customer", "waiting_vendor", "waiting_change"];
 
 fn parse_opt<T>(field: &str, v: Option<&str>, f: impl Fn(&str) -> Option<T>) -> Result<Option<T>> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
@@ -397,7 +399,12 @@ impl App {
     }
 
     /// A ticket the caller may see; another organization's answers like a missing one.
-    async fn visible(&self, tx: Option<&mut Tx>, actor: &Actor, number: &str) -> Result<Ticket> {
+    pub(crate) async fn visible(
+        &self,
+        tx: Option<&mut Tx>,
+        actor: &Actor,
+        number: &str,
+    ) -> Result<Ticket> {
         actor.require(Action::TicketRead)?;
         let t = match tx {
             Some(tx) => tickets::get_by_number(tx, number.trim()).await?,
@@ -424,10 +431,15 @@ impl App {
                 assignee_id: c.assignee_id,
             })
             .collect();
+        let assignee_name = match t.assignee_id {
+            Some(a) => users::get(&self.db, a).await?.map(|u| u.display_name),
+            None => None,
+        };
         Ok(TicketDetail {
             ticket: t,
             events,
             children,
+            assignee_name,
         })
     }
 
@@ -458,7 +470,16 @@ impl App {
             (Some(own), _) => Some(own),
             (None, asked) => asked,
         };
-        let (before, offset) = match (queue, q.cursor.as_deref().filter(|c| !c.is_empty())) {
+        // With `q` and a built index: ranked by relevance, paged by offset (crate::search).
+        let ranked =
+            q.q.as_deref()
+                .is_some_and(|s| !s.trim().is_empty())
+                .then(|| self.search_index())
+                .flatten();
+        let (before, offset) = match (
+            queue || ranked.is_some(),
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+        ) {
             (_, None) => (None, 0),
             (false, Some(c)) => (
                 Some(
@@ -494,6 +515,9 @@ impl App {
             offset,
             limit: limit + 1,
         };
+        if let Some(index) = ranked {
+            return self.search_ticket_page(actor, index, &f, limit).await;
+        }
         let mut items = tickets::list(&self.db, &f).await?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -583,6 +607,30 @@ impl App {
                 }
             }
         }
+        // The sub-status: any active one of the target phase; pending defaults to the first.
+        let mut pauses_sla = false;
+        let chosen = match input
+            .sub_status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(code) => Some(
+                substatus::get_by_code(&mut tx, to.as_str(), code)
+                    .await?
+                    .filter(|s| s.active)
+                    .ok_or_else(|| DomainError::invalid("sub_status"))?,
+            ),
+            None if to == Status::Pending => substatus::list(&mut tx, Some(to.as_str()), true)
+                .await?
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        if let Some(s) = chosen {
+            pauses_sla = s.pauses_sla && to == Status::Pending;
+            t.sub_status = Some(s.code);
+        }
         match action {
             Transition::Triage => {
                 if t.priority.is_none() {
@@ -593,18 +641,6 @@ impl App {
                         DomainError::field(ErrorCode::ValidationFailed, "assignee_id").into(),
                     );
                 }
-            }
-            Transition::Pend => {
-                let s = input
-                    .sub_status
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or("waiting_customer");
-                if !SUB_STATUSES.contains(&s) {
-                    return Err(DomainError::invalid("sub_status").into());
-                }
-                t.sub_status = Some(s.into());
             }
             Transition::Resolve => {
                 let r = validate::opt_text("resolution", input.resolution.as_deref(), 20_000)?
@@ -639,7 +675,7 @@ impl App {
             _ => note,
         };
         let mut ev = event(&t, actor, action.as_str(), true, body, now);
-        ev.data_json = Some(serde_json::json!({ "from": before.status, "to": t.status, "sub_status": t.sub_status, "priority": t.priority, "team_id": t.team_id, "assignee_id": t.assignee_id }).to_string());
+        ev.data_json = Some(serde_json::json!({ "from": before.status, "to": t.status, "sub_status": t.sub_status, "pauses_sla": pauses_sla, "priority": t.priority, "team_id": t.team_id, "assignee_id": t.assignee_id }).to_string());
         tickets::add_event(&mut tx, &ev).await?;
         self.enqueue_ticket_notifications(&mut tx, &t, &ev).await?;
         self.refresh_sla(&mut tx, &mut t, now).await?;

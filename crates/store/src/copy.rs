@@ -20,6 +20,7 @@ enum Ty {
     Bool,
     Time,
     Date,
+    Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,7 @@ enum Val {
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
     Date(Option<chrono::NaiveDate>),
+    Bytes(Option<Vec<u8>>),
 }
 
 struct Table {
@@ -278,6 +280,54 @@ const TABLES: &[Table] = &[
         order_by: "id",
     },
     Table {
+        name: "ticket_attachments",
+        cols: &[
+            ("id", Id),
+            ("ticket_id", Id),
+            ("org_id", Id),
+            ("event_id", Id),
+            ("internal", Bool),
+            ("file_name", Text),
+            ("content_type", Text),
+            ("size", Int),
+            ("sha256", Text),
+            ("content", Bytes),
+            ("uploaded_by", Id),
+            ("uploaded_by_name", Text),
+            ("created_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "ticket_watchers",
+        cols: &[
+            ("ticket_id", Id),
+            ("user_id", Id),
+            ("added_by", Id),
+            ("created_at", Time),
+        ],
+        deferred: &[],
+        order_by: "ticket_id, user_id",
+    },
+    Table {
+        name: "ticket_sub_statuses",
+        cols: &[
+            ("id", Id),
+            ("phase", Text),
+            ("code", Text),
+            ("name_zh", Text),
+            ("name_en", Text),
+            ("pauses_sla", Bool),
+            ("active", Bool),
+            ("sort", Int),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
         name: "catalog_items",
         cols: &[
             ("id", Id),
@@ -468,6 +518,139 @@ const TABLES: &[Table] = &[
         deferred: &[],
         order_by: "id",
     },
+    Table {
+        name: "ci_classes",
+        cols: &[
+            ("id", Id),
+            ("code", Text),
+            ("name_zh", Text),
+            ("name_en", Text),
+            ("category", Text),
+            ("has_security_level", Bool),
+            ("has_data_level", Bool),
+            ("builtin", Bool),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "ci_attributes",
+        cols: &[
+            ("id", Id),
+            ("class_id", Id),
+            ("code", Text),
+            ("name_zh", Text),
+            ("name_en", Text),
+            ("kind", Text),
+            ("required", Bool),
+            ("options_json", Text),
+            ("position", Int),
+            ("builtin", Bool),
+            ("created_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "cis",
+        cols: &[
+            ("id", Id),
+            ("org_id", Id),
+            ("department_id", Id),
+            ("class_id", Id),
+            ("external_key", Text),
+            ("name", Text),
+            ("status", Text),
+            ("criticality", Text),
+            ("location", Text),
+            ("vendor", Text),
+            ("contract_no", Text),
+            ("contract_end", Date),
+            ("warranty_end", Date),
+            ("purchased_on", Date),
+            ("purchase_cost", Int),
+            ("annual_cost", Int),
+            ("security_level", Int),
+            ("data_level", Text),
+            ("calendar_id", Id),
+            ("attributes_json", Text),
+            ("version", Int),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "ci_versions",
+        cols: &[
+            ("id", Id),
+            ("ci_id", Id),
+            ("version", Int),
+            ("valid_from", Time),
+            ("action", Text),
+            ("actor_name", Text),
+            ("snapshot_json", Text),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "ci_relations",
+        cols: &[
+            ("id", Id),
+            ("source_id", Id),
+            ("kind", Text),
+            ("target_id", Id),
+            ("created_at", Time),
+            ("created_by", Id),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "ci_patches",
+        cols: &[
+            ("id", Id),
+            ("ci_id", Id),
+            ("patch_code", Text),
+            ("title", Text),
+            ("severity", Text),
+            ("applied_at", Time),
+            ("applied_by_name", Text),
+            ("notes", Text),
+            ("created_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
+        name: "ticket_cis",
+        cols: &[
+            ("ticket_id", Id),
+            ("ci_id", Id),
+            ("created_at", Time),
+            ("created_by", Id),
+        ],
+        deferred: &[],
+        order_by: "ticket_id, ci_id",
+    },
+    Table {
+        name: "saved_views",
+        cols: &[
+            ("id", Id),
+            ("user_id", Id),
+            ("team_id", Id),
+            ("name", Text),
+            ("filters", Text),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        deferred: &[],
+        order_by: "id",
+    },
 ];
 
 /// The tables copied, in order.
@@ -513,6 +696,7 @@ macro_rules! read_rows {
                     Ty::Bool => Val::Bool(r.try_get(i)?),
                     Ty::Time => Val::Time(r.try_get(i)?),
                     Ty::Date => Val::Date(r.try_get(i)?),
+                    Ty::Bytes => Val::Bytes(r.try_get(i)?),
                 });
             }
             out.push(vals);
@@ -532,6 +716,7 @@ macro_rules! bind_vals {
                 Val::Bool(x) => q.bind(*x),
                 Val::Time(x) => q.bind(*x),
                 Val::Date(x) => q.bind(*x),
+                Val::Bytes(x) => q.bind(x.clone()),
             };
         }
         q
@@ -594,6 +779,11 @@ pub async fn copy_all(from: &Db, to: &Db) -> Result<Vec<(&'static str, i64)>> {
         .await
         .map(|_| ()))?;
     on_tx!(&mut tx, |c| sqlx::query("DELETE FROM login_failures")
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    // The fresh target's seeded sub-statuses give way to the source's.
+    on_tx!(&mut tx, |c| sqlx::query("DELETE FROM ticket_sub_statuses")
         .execute(c)
         .await
         .map(|_| ()))?;

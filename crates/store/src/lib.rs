@@ -13,22 +13,28 @@
 //! user only after `commit` returns; SQLite runs with `synchronous=FULL` in WAL mode.
 
 pub mod announcements;
+pub mod attachments;
 pub mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod cmdb;
 pub mod copy;
 pub mod jobs;
 pub mod notify;
 pub mod orgs;
+pub mod search;
 pub mod sessions;
 pub mod settings;
 pub mod sla;
 pub mod staff;
+pub mod substatus;
 pub mod teams;
 pub mod throttle;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
+pub mod views;
+pub mod watchers;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -288,6 +288,51 @@ pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &TicketFilter) -> Result<Vec<Tic
         .await)?)
 }
 
+/// Ids per query of [`list_by_ids`].
+const ID_SLOTS: usize = 50;
+
+macro_rules! id_slots {
+    () => {
+        "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, $53, $54, $55, $56, $57, $58"
+    };
+}
+
+/// The tickets among `ids` that pass the filter's organization and field conditions (not
+/// `q`, cursor or paging), in no particular order: the full-text search finds the ids, this
+/// enforces the caller's scope again in SQL. One query per 50 ids.
+pub async fn list_by_ids(db: &crate::Db, f: &TicketFilter, ids: &[Uuid]) -> Result<Vec<Ticket>> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_cols!(),
+        " FROM tickets WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR status = $2) \
+         AND ($3 = FALSE OR status NOT IN ('closed', 'cancelled')) AND ($4 IS NULL OR priority = $4) \
+         AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
+         AND ($8 IS NULL OR kind = $8) AND id IN (",
+        id_slots!(),
+        ")"
+    );
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_SLOTS) {
+        let rows = crate::on_db!(db, |p| {
+            let mut q = sqlx::query_as::<_, Ticket>(sql)
+                .bind(f.org_id)
+                .bind(&f.status)
+                .bind(f.open_only)
+                .bind(f.priority)
+                .bind(f.assignee_id)
+                .bind(f.team_id)
+                .bind(f.requester_id)
+                .bind(&f.kind);
+            for i in 0..ID_SLOTS {
+                q = q.bind(chunk.get(i).copied());
+            }
+            q.fetch_all(p).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Event {
     pub id: Uuid,

@@ -47,6 +47,9 @@ pub struct AppState {
     pub app: App,
     pub config: Arc<WebConfig>,
     pub metrics: Arc<metrics::Metrics>,
+    /// This node's live feed of ticket changes (one poller of the audit log, started while
+    /// somebody listens).
+    pub events: Arc<yunwei_service::views::EventHub>,
 }
 
 /// Request id, carried in request extensions, echoed in `x-request-id`, shown in errors.
@@ -67,6 +70,10 @@ async fn request_context(State(st): State<AppState>, mut req: Request, next: Nex
     let elapsed = start.elapsed();
     st.metrics
         .observe(method.as_str(), &route, res.status().as_u16(), elapsed);
+    // A write went through: let this node's search indexer pick it up now (crate service::search).
+    if !method.is_safe() && (res.status().is_success() || res.status().is_redirection()) {
+        st.app.nudge_search();
+    }
     tracing::info!(target: "yunwei::http", request_id = %id, %method, route = %route, status = res.status().as_u16(), ms = elapsed.as_secs_f64() * 1000.0);
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
@@ -144,8 +151,12 @@ pub async fn serve(
         .await
 }
 
+/// How often a node polls the audit log for the live feed while somebody listens.
+pub const LIVE_FEED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub fn state(app: App, config: WebConfig) -> AppState {
     AppState {
+        events: yunwei_service::views::EventHub::new(app.clone(), LIVE_FEED_POLL),
         app,
         config: Arc::new(config),
         metrics: Arc::new(metrics::Metrics::default()),

@@ -462,7 +462,8 @@ async fn flow(c: Client, base: String, admin_password: String) {
     eprintln!("browser test: flow done in {:?}", step.elapsed());
 }
 
-/// The payload is visible, literally, in `css`; no script element exists and none ran.
+/// The payload is visible, literally, in `css`; no script element but our own external
+/// `/assets/console.js` exists, and the payload did not run.
 async fn assert_xss_inert(c: &Client, css: &str) {
     let pwned = c
         .execute("return typeof window.__pwned", vec![])
@@ -470,7 +471,10 @@ async fn assert_xss_inert(c: &Client, css: &str) {
         .expect("execute script");
     assert_eq!(pwned, json!("undefined"), "the injected script ran");
     let scripts = c
-        .execute("return document.querySelectorAll('script').length", vec![])
+        .execute(
+            "return Array.from(document.querySelectorAll('script')).filter(s => s.getAttribute('src') !== '/assets/console.js' || s.textContent.length > 0).length",
+            vec![],
+        )
         .await
         .expect("execute script");
     assert_eq!(
@@ -634,5 +638,218 @@ async fn ticket_flow(c: Client, base: String, (customer, agent): (String, String
         assert!(timeline.contains(step), "timeline has {step}: {timeline}");
     }
     screenshot(&c, "ticket-closed.png").await;
+    sign_out(&c).await;
+}
+
+// ------------------------------------------------------------------------------------ CMDB
+
+/// The CMDB in a real browser: an engineer opens the list, a server's page with its facts,
+/// impact and the server-rendered SVG topology, follows a node of the drawing to its
+/// neighbour, adds a relation through the form, and looks at the room and rack elevations.
+/// Screenshots: `cmdb-ci.png`, `cmdb-rack.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_cmdb_ci_page_and_topology() {
+    for bin in [CHROMEDRIVER, CHROMIUM] {
+        if !Path::new(bin).exists() {
+            if in_ci() {
+                panic!(
+                    "CI=true but {bin} is missing: install Debian's chromium and chromium-driver"
+                );
+            }
+            eprintln!("WARNING: {bin} not found: SKIPPING the CMDB browser test.");
+            return;
+        }
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tdb = yunwei_testkit::TestDb::sqlite().await;
+    let app = yunwei_service::App::new(tdb.db.clone());
+    app.bootstrap().await.unwrap();
+    let server_id = seed_cmdb(&app).await;
+    let state = yunwei_web::state(app, yunwei_web::WebConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(yunwei_web::serve(listener, state, std::future::pending()));
+    let profile = std::env::temp_dir().join(format!(
+        "yunwei-chromium-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&profile).expect("create the browser profile dir");
+    let (_driver, driver_url) = start_chromedriver(profile.clone()).await;
+    let client = connect_browser(&driver_url, &profile).await;
+    let c2 = client.clone();
+    let flow = tokio::spawn(tokio::time::timeout(FLOW_BUDGET, async move {
+        cmdb_flow(c2, base, server_id).await;
+    }));
+    let outcome = flow.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => panic!("the CMDB browser flow took longer than {FLOW_BUDGET:?}"),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the CMDB browser flow task failed: {e}"),
+    }
+}
+
+/// A room with a rack, a server at U10–U11 in it, a VM on the server, an application on the
+/// VM, an engineer `gongchengshi`. Returns the server's id.
+async fn seed_cmdb(app: &yunwei_service::App) -> String {
+    use yunwei_service::cmdb::{CiInput, NewRelation};
+    let sys = app.system_actor().await.unwrap();
+    app.create_user(
+        &sys,
+        yunwei_service::users::NewUser {
+            username: "gongchengshi".into(),
+            display_name: Some("王工".into()),
+            email: None,
+            phone: None,
+            role: "engineer".into(),
+            org_id: None,
+            department_id: None,
+            password: PW.into(),
+            lang: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mk = |class: &str, key: &str, name: &str, attrs: serde_json::Value| CiInput {
+        class: class.into(),
+        external_key: key.into(),
+        name: name.into(),
+        attributes: attrs.as_object().unwrap().clone(),
+        ..Default::default()
+    };
+    let room = app
+        .create_ci(&sys, mk("machine_room", "ROOM-1", "一号机房", json!({})))
+        .await
+        .unwrap();
+    let rack = app
+        .create_ci(
+            &sys,
+            mk("rack", "RACK-A1", "A1 机柜", json!({"u_height": 42})),
+        )
+        .await
+        .unwrap();
+    let server = app
+        .create_ci(
+            &sys,
+            mk(
+                "physical_server",
+                "SRV-01",
+                "核心数据库服务器",
+                json!({"rack_position": 10, "u_size": 2, "mgmt_ip": "10.0.0.10"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let vm = app
+        .create_ci(&sys, mk("virtual_machine", "VM-01", "OA 虚拟机", json!({})))
+        .await
+        .unwrap();
+    let oa = app
+        .create_ci(
+            &sys,
+            mk("application_system", "APP-OA", "OA 系统", json!({})),
+        )
+        .await
+        .unwrap();
+    app.create_ci(&sys, mk("ups", "UPS-1", "一号 UPS", json!({})))
+        .await
+        .unwrap();
+    for (s, kind, t) in [
+        (&rack, "located_in", &room),
+        (&server, "located_in", &rack),
+        (&vm, "runs_on", &server),
+        (&oa, "runs_on", &vm),
+    ] {
+        app.create_ci_relation(
+            &sys,
+            NewRelation {
+                source_id: s.ci.id,
+                kind: kind.into(),
+                target_id: t.ci.id,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    server.ci.id.to_string()
+}
+
+async fn cmdb_flow(c: Client, base: String, server_id: String) {
+    sign_in(&c, &base, "gongchengshi").await;
+    click(&c, "#nav-cmdb").await;
+    wait_path(&c, "the CMDB list", |p| p == "/cmdb").await;
+    let table = text_of(&c, "#cmdb-table").await;
+    assert!(
+        table.contains("核心数据库服务器") && table.contains("物理服务器"),
+        "{table}"
+    );
+
+    // The server's page: facts, attributes, impact, topology.
+    goto(&c, &format!("{base}/cmdb/cis/{server_id}")).await;
+    let facts = text_of(&c, "#ci-facts").await;
+    assert!(
+        facts.contains("SRV-01") && facts.contains("在用"),
+        "{facts}"
+    );
+    assert!(text_of(&c, "#ci-attrs").await.contains("10.0.0.10"));
+    let impact = text_of(&c, "#ci-impact").await;
+    assert!(
+        impact.contains("OA 虚拟机") && impact.contains("OA 系统"),
+        "{impact}"
+    );
+    let svg = text_of(&c, "#topology-svg").await;
+    for name in ["核心数据库服务器", "A1 机柜", "OA 虚拟机", "位于", "运行于"] {
+        assert!(svg.contains(name), "the topology shows {name}: {svg}");
+    }
+    screenshot(&c, "cmdb-ci.png").await;
+
+    // Add a relation through the form: the server is powered by the UPS.
+    c.find(Locator::Css("#rel-kind option[value='powered_by']"))
+        .await
+        .expect("kind option")
+        .click()
+        .await
+        .expect("select kind");
+    fill(&c, "#rel-target", "UPS-1").await;
+    click(&c, "#rel-submit").await;
+    eventually("the new relation in the topology", || async {
+        let t = c
+            .find(Locator::Css("#topology-svg"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        t.contains("一号 UPS").then_some(())
+    })
+    .await;
+
+    // Follow the rack's node in the drawing, then its room/rack elevation.
+    let rack_node = c
+        .find(Locator::XPath("//*[local-name()='svg'][@id='topology-svg']//*[local-name()='a'][.//*[local-name()='text'][contains(., 'A1 机柜')]]"))
+        .await
+        .expect("the rack's node");
+    rack_node.click().await.expect("click the rack's node");
+    eventually("the rack's page", || async {
+        let t = c
+            .find(Locator::Css("#ci-title"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        t.contains("A1 机柜").then_some(())
+    })
+    .await;
+    click(&c, "#ci-rack-link").await;
+    wait_path(&c, "the rack view", |p| p.ends_with("/rack")).await;
+    let racks = text_of(&c, "#racks").await;
+    assert!(
+        racks.contains("U10–11") && racks.contains("核心数据库服务器"),
+        "{racks}"
+    );
+    screenshot(&c, "cmdb-rack.png").await;
     sign_out(&c).await;
 }

@@ -26,6 +26,9 @@ pub struct Global {
     /// Log filter, e.g. info or yunwei=debug [default: info]
     #[arg(long, global = true, env = "YUNWEI_LOG")]
     pub log: Option<String>,
+    /// This node's full-text search index [default: <data dir>/search]
+    #[arg(long, global = true, env = "YUNWEI_SEARCH_DIR")]
+    pub search_dir: Option<PathBuf>,
 }
 
 /// Options of `serve`.
@@ -53,12 +56,14 @@ pub struct FileConfig {
     pub trust_forwarded_for: Option<bool>,
     pub max_connections: Option<u32>,
     pub session_idle_hours: Option<i64>,
+    pub search_dir: Option<PathBuf>,
 }
 
 /// The merged configuration.
 #[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub search_dir: PathBuf,
     pub database_url: String,
     pub log: String,
     pub listen: String,
@@ -109,7 +114,13 @@ pub fn load(g: &Global, s: &ServeArgs) -> anyhow::Result<Config> {
         .clone()
         .or(file.database_url)
         .unwrap_or_else(|| yunwei_store::sqlite_url(&data_dir));
+    let search_dir = g
+        .search_dir
+        .clone()
+        .or(file.search_dir)
+        .unwrap_or_else(|| data_dir.join("search"));
     Ok(Config {
+        search_dir,
         database_url,
         data_dir,
         log: g.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
@@ -166,6 +177,10 @@ pub const DEFAULT_CONFIG: &str = r#"# yunwei configuration (TOML).
 
 # Sign-out after this many idle hours.
 # session_idle_hours = 12
+
+# This node's full-text search index (local disk; every node keeps its own, also when the
+# nodes share PostgreSQL; rebuilt from the database when missing). env: YUNWEI_SEARCH_DIR
+# search_dir = "./data/search"
 "#;
 
 #[cfg(test)]
@@ -199,6 +214,7 @@ mod tests {
             data_dir: Some(dir.path().into()),
             database_url: None,
             log: None,
+            search_dir: None,
         };
         let c = load(
             &g,
@@ -211,6 +227,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:2");
         assert_eq!(c.log, "debug");
         assert!(c.database_url.starts_with("sqlite://"));
+        assert_eq!(c.search_dir, dir.path().join("search"));
     }
 
     #[test]
@@ -223,6 +240,7 @@ mod tests {
             "{:?}",
             Config {
                 data_dir: ".".into(),
+                search_dir: "search".into(),
                 database_url: "postgres://u:secret@h/db".into(),
                 log: "info".into(),
                 listen: "x".into(),

@@ -53,6 +53,16 @@ enum Cmd {
         #[arg(long)]
         to: String,
     },
+    /// This node's full-text search index.
+    #[command(subcommand)]
+    Search(SearchCmd),
+}
+
+#[derive(Subcommand)]
+enum SearchCmd {
+    /// Rebuild this node's index from the database (stop `serve` on this node first; it also
+    /// rebuilds a missing index by itself when it starts).
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -184,9 +194,16 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// This node's search index (its own directory, also when nodes share PostgreSQL).
+fn open_search(cfg: &Config) -> anyhow::Result<std::sync::Arc<yunwei_search::TicketSearchIndex>> {
+    Ok(std::sync::Arc::new(yunwei_search::TicketSearchIndex::open(
+        &cfg.search_dir,
+    )?))
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let app = open(&cfg).await?;
+    let app = open(&cfg).await?.with_search(open_search(&cfg)?);
     let boot = app.bootstrap().await.map_err(service_err)?;
     if let Some(pw) = boot.admin_password {
         // The one secret ever printed: on the very first start, to the terminal, once.
@@ -239,6 +256,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     });
     // Notifications: every node sends from the outbox (leased rows, retries with back-off).
     app.spawn_notification_worker();
+    // Full-text search: this node's index, fed from the audit log (built first if missing).
+    let indexer = app.clone();
+    tokio::spawn(async move { indexer.run_search_indexer(shutdown_signal()).await });
     tracing::info!(
         "yunwei {} on {} ({}), listening on http://{addr} — ready in {} ms",
         env!("CARGO_PKG_VERSION"),
@@ -394,6 +414,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 file.display(),
                 cfg.data_dir.display(),
                 v.entries
+            );
+        }
+        Cmd::Search(SearchCmd::Rebuild) => {
+            let app = open_with(&cfg, true).await?.with_search(open_search(&cfg)?);
+            let started = std::time::Instant::now();
+            let n = app.rebuild_search_index().await.map_err(service_err)?;
+            eprintln!(
+                "search index {} rebuilt: {n} tickets in {:.1} s",
+                cfg.search_dir.display(),
+                started.elapsed().as_secs_f64()
             );
         }
         Cmd::MigrateStore { from, to } => {

@@ -3,8 +3,10 @@
 //! them (a snapshot test catches changes to the document).
 
 mod announcements;
+mod attachments;
 mod audit;
 mod catalog;
+pub(crate) mod cmdb;
 mod docs;
 mod notify;
 mod orgs;
@@ -12,10 +14,12 @@ mod reports;
 mod session;
 mod sla;
 mod staff;
+mod substatus;
 mod teams;
 mod tickets;
 mod tokens;
 mod users;
+mod views;
 
 use std::sync::Arc;
 
@@ -28,7 +32,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+pub(crate) use attachments::read_upload;
 pub use docs::docs_router;
+pub use views::outcomes as bulk_outcomes;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,6 +56,7 @@ pub use docs::docs_router;
         (name = "catalog", description = "Service catalog (§5–§6) and customers' service agreements"),
         (name = "announcements", description = "Announcements: planned maintenance, outages, notices (R-7.2c)"),
         (name = "notifications", description = "Notifications: in-app inbox, e-mail, signed webhooks, WeCom / DingTalk / Feishu robots"),
+        (name = "cmdb", description = "Configuration management database (R-10.2): classes, items with versions, relations, impact, availability, patches, import and export, the CIs a ticket affects"),
         (name = "reports", description = "Service desk evaluation (R-7.4): availability, staff quality, technical capability, satisfaction; JSON, CSV, XLSX")
     )
 )]
@@ -114,6 +121,27 @@ pub fn router() -> (Router<AppState>, Doc) {
         .routes(routes!(tickets::override_priority))
         .routes(routes!(tickets::rate_ticket))
         .routes(routes!(tickets::get_matrix, tickets::set_matrix))
+        .merge(
+            // Uploads read their own size limit (the configured attachment size) while
+            // streaming, instead of the general body limit.
+            OpenApiRouter::new()
+                .routes(routes!(
+                    attachments::upload_attachment,
+                    attachments::list_attachments
+                ))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(attachments::download_attachment))
+        .routes(routes!(tickets::list_watchers, tickets::watch_ticket))
+        .routes(routes!(tickets::unwatch_ticket))
+        .routes(routes!(
+            substatus::list_sub_statuses,
+            substatus::create_sub_status
+        ))
+        .routes(routes!(
+            substatus::update_sub_status,
+            substatus::delete_sub_status
+        ))
         .routes(routes!(sla::list_calendars, sla::create_calendar))
         .routes(routes!(sla::get_calendar, sla::update_calendar))
         .routes(routes!(sla::import_calendar))
@@ -152,6 +180,33 @@ pub fn router() -> (Router<AppState>, Doc) {
         .routes(routes!(reports::desk_evaluation))
         .routes(routes!(reports::desk_evaluation_csv))
         .routes(routes!(reports::desk_evaluation_xlsx))
+        .routes(routes!(cmdb::list_classes, cmdb::create_class))
+        .routes(routes!(cmdb::add_attribute))
+        .routes(routes!(cmdb::list_cis, cmdb::create_ci))
+        .routes(routes!(cmdb::get_ci, cmdb::update_ci))
+        .routes(routes!(cmdb::ci_versions))
+        .routes(routes!(cmdb::ci_relations))
+        .routes(routes!(cmdb::ci_impact))
+        .routes(routes!(cmdb::ci_dependencies))
+        .routes(routes!(cmdb::ci_availability))
+        .routes(routes!(cmdb::ci_tickets))
+        .routes(routes!(cmdb::list_patches, cmdb::add_patch))
+        .routes(routes!(cmdb::create_relation))
+        .routes(routes!(cmdb::delete_relation))
+        .routes(routes!(cmdb::export_csv))
+        .routes(routes!(cmdb::export_xlsx))
+        .routes(routes!(cmdb::import))
+        .routes(routes!(
+            cmdb::ticket_cis,
+            cmdb::link_ticket_ci,
+            cmdb::unlink_ticket_ci
+        ))
+        .routes(routes!(cmdb::impact_suggestion))
+        .routes(routes!(views::list_views, views::create_view))
+        .routes(routes!(views::delete_view))
+        .routes(routes!(views::queue))
+        .routes(routes!(views::bulk))
+        .routes(routes!(views::events))
         .split_for_parts()
 }
 

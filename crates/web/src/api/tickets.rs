@@ -200,3 +200,57 @@ pub async fn set_matrix(
         .map(|m| Json(MatrixBody { cells: m.cells }))
         .map_err(|e| auth.ctx.err(e))
 }
+
+/// Who follows the ticket (and hears of its changes).
+#[utoipa::path(get, path = "/api/v1/tickets/{number}/watchers", tag = "tickets", params(("number" = String, Path)),
+    responses((status = 200, body = Vec<yunwei_store::watchers::Watcher>), (status = 404, body = ErrorBody)))]
+pub async fn list_watchers(
+    State(st): State<AppState>,
+    auth: Auth,
+    Number(n): Number,
+) -> Result<Json<Vec<yunwei_store::watchers::Watcher>>, ApiError> {
+    st.app
+        .list_watchers(auth.actor(), &n)
+        .await
+        .map(Json)
+        .map_err(|e| auth.ctx.err(e))
+}
+
+/// Watch the ticket (default: the caller). Staff who work tickets may add provider staff or
+/// users of the ticket's organization. Answers the watchers.
+#[utoipa::path(post, path = "/api/v1/tickets/{number}/watchers", tag = "tickets", params(("number" = String, Path)),
+    request_body = yunwei_service::watchers::WatchInput,
+    responses((status = 200, body = Vec<yunwei_store::watchers::Watcher>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn watch_ticket(
+    State(st): State<AppState>,
+    auth: Auth,
+    Number(n): Number,
+    JsonBody(b): JsonBody<yunwei_service::watchers::WatchInput>,
+) -> Result<Json<Vec<yunwei_store::watchers::Watcher>>, ApiError> {
+    st.app
+        .watch_ticket(auth.actor(), &n, b.user_id)
+        .await
+        .map(Json)
+        .map_err(|e| auth.ctx.err(e))
+}
+
+/// Stop watching (oneself), or remove a watcher (staff who work tickets).
+#[utoipa::path(delete, path = "/api/v1/tickets/{number}/watchers/{user_id}", tag = "tickets",
+    params(("number" = String, Path), ("user_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unwatch_ticket(
+    State(st): State<AppState>,
+    auth: Auth,
+    axum::extract::Path((n, user_id)): axum::extract::Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = user_id
+        .parse::<uuid::Uuid>()
+        .ok()
+        .filter(|_| yunwei_domain::ticket::is_number(&n))
+        .ok_or_else(|| auth.ctx.code(ErrorCode::NotFound))?;
+    st.app
+        .unwatch_ticket(auth.actor(), &n, user_id)
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+        .map_err(|e| auth.ctx.err(e))
+}

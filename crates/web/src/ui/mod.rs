@@ -5,10 +5,14 @@
 //! to show the same page again with the error (and the error's HTTP status) when input is bad;
 //! on success a POST redirects (303) with `?ok=<flash key>`.
 
+mod admin_desk;
 mod announcements;
 mod catalog;
+pub(crate) mod cmdb;
+mod inbox;
 mod pages;
 mod reports;
+mod substatus;
 mod tickets;
 
 use askama::Template;
@@ -30,6 +34,45 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/assets/app.css", get(css))
+        .route("/assets/console.js", get(console_js))
+        .route("/tickets/views", post(tickets::view_create))
+        .route("/tickets/views/{id}/delete", post(tickets::view_delete))
+        .route("/tickets/bulk", post(tickets::bulk))
+        .route("/inbox", get(inbox::page))
+        .route("/inbox/{id}/read", post(inbox::mark_read))
+        .route(
+            "/profile/notifications",
+            get(inbox::prefs_page).post(inbox::prefs_save),
+        )
+        .route(
+            "/admin/calendars",
+            get(admin_desk::calendars).post(admin_desk::calendar_create),
+        )
+        .route(
+            "/admin/calendars/{id}",
+            get(admin_desk::calendar).post(admin_desk::calendar_update),
+        )
+        .route(
+            "/admin/calendars/{id}/import",
+            post(admin_desk::calendar_import),
+        )
+        .route(
+            "/admin/sla-policies",
+            get(admin_desk::policies).post(admin_desk::policy_create),
+        )
+        .route("/admin/sla-policies/{id}", post(admin_desk::policy_update))
+        .route(
+            "/admin/notifications",
+            get(admin_desk::channels).post(admin_desk::channel_create),
+        )
+        .route(
+            "/admin/notifications/{id}/test",
+            post(admin_desk::channel_test),
+        )
+        .route(
+            "/admin/notifications/{id}/enabled",
+            post(admin_desk::channel_enabled),
+        )
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/lang", get(pages::switch_lang))
@@ -62,6 +105,12 @@ pub fn router() -> Router<AppState> {
             post(announcements::unpublish),
         )
         .route("/catalog/{id}", post(catalog::update))
+        .route("/cmdb", get(cmdb::list).post(cmdb::create))
+        .route("/cmdb/import", post(cmdb::import))
+        .route("/cmdb/cis/{id}", get(cmdb::show))
+        .route("/cmdb/cis/{id}/relations", post(cmdb::relate))
+        .route("/cmdb/cis/{id}/rack", get(cmdb::rack))
+        .route("/tickets/{number}/cis", post(cmdb::ticket_link))
         .route("/tickets", get(tickets::list))
         .route("/tickets/new", get(tickets::new_form).post(tickets::create))
         .route("/tickets/{number}", get(tickets::show))
@@ -69,9 +118,34 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/{number}/comment", post(tickets::comment))
         .route("/tickets/{number}/priority", post(tickets::priority))
         .route("/tickets/{number}/rate", post(tickets::rate))
+        .route(
+            "/tickets/{number}/attachments",
+            // The upload reads its own size limit (the configured attachment size).
+            post(tickets::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/tickets/{number}/watch", post(tickets::watch))
+        .route("/tickets/{number}/unwatch", post(tickets::unwatch))
+        .route(
+            "/admin/sub-statuses",
+            get(substatus::page).post(substatus::create),
+        )
+        .route("/admin/sub-statuses/{id}", post(substatus::update))
         .route("/profile", get(pages::profile))
         .route("/profile/lang", post(pages::profile_lang))
         .route("/profile/password", post(pages::profile_password))
+}
+
+/// The console script: live updates and keyboard shortcuts (no inline script: the CSP allows
+/// only scripts from this origin).
+async fn console_js() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/console.js"),
+    )
+        .into_response()
 }
 
 async fn css() -> Response {
@@ -92,11 +166,18 @@ pub struct Can {
     pub catalog: bool,
     pub reports: bool,
     pub announcements: bool,
+    pub cmdb: bool,
     pub orgs: bool,
     pub users: bool,
     pub users_write: bool,
     pub teams: bool,
     pub audit: bool,
+    /// Sub-statuses of the ticket flow (staff who work tickets see them; admins edit).
+    pub sub_statuses: bool,
+    /// Business calendars and SLA policies.
+    pub sla: bool,
+    /// Notification channels.
+    pub notify: bool,
 }
 
 /// Everything the base layout needs.
@@ -109,6 +190,8 @@ pub struct Layout {
     pub flash: Option<&'static str>,
     pub error: Option<String>,
     pub lang_href: String,
+    /// Unread in-app notifications (shown in the header).
+    pub unread: i64,
 }
 
 /// A signed-in browser user.
@@ -116,6 +199,8 @@ pub struct Ui {
     pub ctx: Ctx,
     pub who: Authenticated,
     pub path: String,
+    /// Unread in-app notifications.
+    pub unread: i64,
 }
 
 impl FromRequestParts<AppState> for Ui {
@@ -146,7 +231,13 @@ impl FromRequestParts<AppState> for Ui {
                 ctx.lang = l;
             }
         }
-        Ok(Ui { ctx, who, path })
+        let unread = st.app.my_unread_count(&who.actor).await.unwrap_or(0);
+        Ok(Ui {
+            ctx,
+            who,
+            path,
+            unread,
+        })
     }
 }
 
@@ -162,16 +253,21 @@ impl Ui {
                 catalog: authz::permits(role, Action::CatalogRead),
                 reports: authz::permits(role, Action::EvaluationRead),
                 announcements: authz::permits(role, Action::CatalogRead),
+                cmdb: authz::permits(role, Action::CmdbRead),
                 orgs: authz::permits(role, Action::OrgRead),
                 users: authz::permits(role, Action::UserRead),
                 users_write: authz::permits(role, Action::UserWrite),
                 teams: authz::permits(role, Action::TeamRead),
                 audit: authz::permits(role, Action::AuditRead),
+                sub_statuses: authz::permits(role, Action::TicketWork),
+                sla: authz::permits(role, Action::SlaRead),
+                notify: authz::permits(role, Action::NotifyAdmin),
             },
             section,
             flash: None,
             error: None,
             lang_href: lang_href(self.ctx.lang, &self.path),
+            unread: self.unread,
         }
     }
 
@@ -214,6 +310,7 @@ pub fn anonymous_layout(lang: Lang, path: &str, csrf: String) -> Layout {
         flash: None,
         error: None,
         lang_href: lang_href(lang, path),
+        unread: 0,
     }
 }
 
@@ -323,6 +420,7 @@ pub fn flash_key(ok: Option<&str>) -> Option<&'static str> {
         Some("saved") => Some("flash.saved"),
         Some("created") => Some("flash.created"),
         Some("password") => Some("profile.password_changed"),
+        Some("deleted") => Some("flash.deleted"),
         _ => None,
     }
 }

@@ -1,0 +1,1041 @@
+//! The CMDB (R-10.2): classes and their attribute schemas, configuration items with every
+//! version kept (`ci_versions.valid_from` answers "as it was on a date"), typed relations,
+//! patch records, and the CIs a ticket affects.
+//!
+//! Impact and dependency queries are recursive CTEs (`UNION`, so cycles end). Imports write in
+//! batches: one statement inserts a few thousand rows from a JSON array bound as a single
+//! parameter (`json_each` on SQLite, `json_to_recordset` on PostgreSQL), so the SQL text is
+//! fixed and every value is bound.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use yunwei_domain::audit::{entry_hash, AuditContent};
+
+use crate::audit::NewEntry;
+use crate::{on_ex, on_tx, Ex, Result, Tx};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CiClass {
+    pub id: Uuid,
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// space, power, facility, network, segment, server, cluster, virtual, storage, backup,
+    /// software, service, data, endpoint or security (the relation rules use it).
+    pub category: String,
+    /// Items carry a GB 17859 security protection level (1–5).
+    pub has_security_level: bool,
+    /// Items carry a data security level (general, important, core).
+    pub has_data_level: bool,
+    /// Seeded from the standard.
+    pub builtin: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! class_cols {
+    () => {
+        "id, code, name_zh, name_en, category, has_security_level, has_data_level, builtin, created_at, updated_at"
+    };
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CiAttribute {
+    pub id: Uuid,
+    pub class_id: Uuid,
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// text, number, date, enum, bool, ip, cidr or reference.
+    pub kind: String,
+    pub required: bool,
+    /// JSON array: enum values, or the class codes a reference may point at.
+    pub options_json: String,
+    pub position: i64,
+    pub builtin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! attr_cols {
+    () => {
+        "id, class_id, code, name_zh, name_en, kind, required, options_json, position, builtin, created_at"
+    };
+}
+
+/// A configuration item.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Ci {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub department_id: Option<Uuid>,
+    pub class_id: Uuid,
+    /// Unique within the organization; imports match on it.
+    pub external_key: String,
+    pub name: String,
+    /// planned, in_use, maintenance or retired.
+    pub status: String,
+    /// general or critical.
+    pub criticality: String,
+    pub location: Option<String>,
+    pub vendor: Option<String>,
+    pub contract_no: Option<String>,
+    pub contract_end: Option<NaiveDate>,
+    pub warranty_end: Option<NaiveDate>,
+    pub purchased_on: Option<NaiveDate>,
+    /// Purchase cost in fen (0.01 yuan).
+    pub purchase_cost: Option<i64>,
+    /// Running cost per year in fen.
+    pub annual_cost: Option<i64>,
+    /// GB 17859 level 1–5 (classes with `has_security_level`).
+    pub security_level: Option<i64>,
+    /// general, important or core (classes with `has_data_level`).
+    pub data_level: Option<String>,
+    /// The business calendar of its service hours; 24×7 when absent.
+    pub calendar_id: Option<Uuid>,
+    /// The attribute values as a JSON object (the service shows them as `attributes`).
+    #[serde(skip)]
+    pub attributes_json: String,
+    /// 1 on creation, one more with every change.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! ci_cols {
+    () => {
+        "id, org_id, department_id, class_id, external_key, name, status, criticality, location, vendor, \
+         contract_no, contract_end, warranty_end, purchased_on, purchase_cost, annual_cost, security_level, \
+         data_level, calendar_id, attributes_json, version, created_at, updated_at"
+    };
+}
+
+macro_rules! ci_cols_c {
+    () => {
+        "c.id, c.org_id, c.department_id, c.class_id, c.external_key, c.name, c.status, c.criticality, c.location, c.vendor, \
+         c.contract_no, c.contract_end, c.warranty_end, c.purchased_on, c.purchase_cost, c.annual_cost, c.security_level, \
+         c.data_level, c.calendar_id, c.attributes_json, c.version, c.created_at, c.updated_at"
+    };
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CiVersion {
+    pub id: Uuid,
+    pub ci_id: Uuid,
+    pub version: i64,
+    /// From this instant on, the item was as in `snapshot_json` (until the next version).
+    pub valid_from: DateTime<Utc>,
+    /// create, update, import.
+    pub action: String,
+    pub actor_name: String,
+    pub snapshot_json: String,
+}
+
+macro_rules! version_cols {
+    () => {
+        "id, ci_id, version, valid_from, action, actor_name, snapshot_json"
+    };
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Relation {
+    pub id: Uuid,
+    pub source_id: Uuid,
+    /// runs_on, depends_on, connected_to, located_in, powered_by, backed_up_by, member_of.
+    pub kind: String,
+    pub target_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
+}
+
+macro_rules! rel_cols {
+    () => {
+        "id, source_id, kind, target_id, created_at, created_by"
+    };
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Patch {
+    pub id: Uuid,
+    pub ci_id: Uuid,
+    /// e.g. KB5034441, CVE or vendor advisory number.
+    pub patch_code: String,
+    pub title: String,
+    /// low, medium, high or critical.
+    pub severity: String,
+    pub applied_at: DateTime<Utc>,
+    pub applied_by_name: String,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! patch_cols {
+    () => {
+        "id, ci_id, patch_code, title, severity, applied_at, applied_by_name, notes, created_at"
+    };
+}
+
+/// A ticket linked to a CI, as the CI page shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct LinkedTicket {
+    pub ticket_id: Uuid,
+    pub number: String,
+    pub kind: String,
+    pub status: String,
+    pub subject: String,
+    pub org_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub outage_start: Option<DateTime<Utc>>,
+    pub outage_end: Option<DateTime<Utc>>,
+    pub linked_at: DateTime<Utc>,
+}
+
+// ------------------------------------------------------------------------------------ classes
+
+pub async fn insert_class(tx: &mut Tx, c: &CiClass) -> Result<()> {
+    on_tx!(tx, |x| sqlx::query(concat!(
+        "INSERT INTO ci_classes (",
+        class_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(c.id)
+    .bind(&c.code)
+    .bind(&c.name_zh)
+    .bind(&c.name_en)
+    .bind(&c.category)
+    .bind(c.has_security_level)
+    .bind(c.has_data_level)
+    .bind(c.builtin)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(x)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub async fn list_classes<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<CiClass>> {
+    let sql = concat!("SELECT ", class_cols!(), " FROM ci_classes ORDER BY code");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CiClass>(sql)
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn get_class<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<CiClass>> {
+    let sql = concat!("SELECT ", class_cols!(), " FROM ci_classes WHERE id = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CiClass>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn insert_attribute(tx: &mut Tx, a: &CiAttribute) -> Result<()> {
+    on_tx!(tx, |x| sqlx::query(concat!(
+        "INSERT INTO ci_attributes (",
+        attr_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(a.id)
+    .bind(a.class_id)
+    .bind(&a.code)
+    .bind(&a.name_zh)
+    .bind(&a.name_en)
+    .bind(&a.kind)
+    .bind(a.required)
+    .bind(&a.options_json)
+    .bind(a.position)
+    .bind(a.builtin)
+    .bind(a.created_at)
+    .execute(x)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Every attribute of every class, by class then position.
+pub async fn list_attributes<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<CiAttribute>> {
+    let sql = concat!(
+        "SELECT ",
+        attr_cols!(),
+        " FROM ci_attributes ORDER BY class_id, position, code"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CiAttribute>(
+        sql
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+// ---------------------------------------------------------------------------------------- CIs
+
+pub async fn insert_ci(tx: &mut Tx, c: &Ci) -> Result<()> {
+    on_tx!(tx, |x| {
+        sqlx::query(concat!(
+        "INSERT INTO cis (",
+        ci_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+    ))
+    .bind(c.id)
+    .bind(c.org_id)
+    .bind(c.department_id)
+    .bind(c.class_id)
+    .bind(&c.external_key)
+    .bind(&c.name)
+    .bind(&c.status)
+    .bind(&c.criticality)
+    .bind(&c.location)
+    .bind(&c.vendor)
+    .bind(&c.contract_no)
+    .bind(c.contract_end)
+    .bind(c.warranty_end)
+    .bind(c.purchased_on)
+    .bind(c.purchase_cost)
+    .bind(c.annual_cost)
+    .bind(c.security_level)
+    .bind(&c.data_level)
+    .bind(c.calendar_id)
+    .bind(&c.attributes_json)
+    .bind(c.version)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(x)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+pub async fn update_ci(tx: &mut Tx, c: &Ci) -> Result<()> {
+    on_tx!(tx, |x| {
+        sqlx::query(
+        "UPDATE cis SET department_id = $2, class_id = $3, external_key = $4, name = $5, status = $6, \
+         criticality = $7, location = $8, vendor = $9, contract_no = $10, contract_end = $11, \
+         warranty_end = $12, purchased_on = $13, purchase_cost = $14, annual_cost = $15, \
+         security_level = $16, data_level = $17, calendar_id = $18, attributes_json = $19, \
+         version = $20, updated_at = $21 WHERE id = $1"
+    )
+    .bind(c.id)
+    .bind(c.department_id)
+    .bind(c.class_id)
+    .bind(&c.external_key)
+    .bind(&c.name)
+    .bind(&c.status)
+    .bind(&c.criticality)
+    .bind(&c.location)
+    .bind(&c.vendor)
+    .bind(&c.contract_no)
+    .bind(c.contract_end)
+    .bind(c.warranty_end)
+    .bind(c.purchased_on)
+    .bind(c.purchase_cost)
+    .bind(c.annual_cost)
+    .bind(c.security_level)
+    .bind(&c.data_level)
+    .bind(c.calendar_id)
+    .bind(&c.attributes_json)
+    .bind(c.version)
+    .bind(c.updated_at)
+    .execute(x)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+pub async fn get_ci<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Ci>> {
+    let sql = concat!("SELECT ", ci_cols!(), " FROM cis WHERE id = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ci>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn get_by_key<'a>(ex: impl Into<Ex<'a>>, org: Uuid, key: &str) -> Result<Option<Ci>> {
+    let sql = concat!(
+        "SELECT ",
+        ci_cols!(),
+        " FROM cis WHERE org_id = $1 AND external_key = $2"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ci>(sql)
+        .bind(org)
+        .bind(key)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// CIs of an organization whose external key or name is exactly `s` (the ticket page's
+/// "add by key or name").
+pub async fn find_by_key_or_name<'a>(ex: impl Into<Ex<'a>>, org: Uuid, s: &str) -> Result<Vec<Ci>> {
+    let sql = concat!(
+        "SELECT ",
+        ci_cols!(),
+        " FROM cis WHERE org_id = $1 AND (external_key = $2 OR name = $2) ORDER BY id LIMIT 10"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ci>(sql)
+        .bind(org)
+        .bind(s)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Filters for [`list_cis`]; `after` is the cursor (ids ascending).
+#[derive(Debug, Clone, Default)]
+pub struct CiFilter {
+    pub org: Option<Uuid>,
+    pub class_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Substring of the name or external key.
+    pub q: Option<String>,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn list_cis<'a>(ex: impl Into<Ex<'a>>, f: &CiFilter) -> Result<Vec<Ci>> {
+    let sql = concat!(
+        "SELECT ",
+        ci_cols!(),
+        " FROM cis WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR class_id = $2) \
+         AND ($3 IS NULL OR status = $3) \
+         AND ($4 IS NULL OR name LIKE $4 OR external_key LIKE $4) \
+         AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
+    );
+    let like = f.q.as_ref().map(|q| {
+        let esc = q.replace(['%', '_'], "");
+        format!("%{esc}%")
+    });
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ci>(sql)
+        .bind(f.org)
+        .bind(f.class_id)
+        .bind(&f.status)
+        .bind(&like)
+        .bind(f.after)
+        .bind(f.limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Every CI of the given organizations (all when `None`), ordered for export.
+pub async fn all_cis<'a>(ex: impl Into<Ex<'a>>, org: Option<Uuid>) -> Result<Vec<Ci>> {
+    let sql = concat!(
+        "SELECT ",
+        ci_cols!(),
+        " FROM cis WHERE ($1 IS NULL OR org_id = $1) ORDER BY org_id, external_key"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ci>(sql)
+        .bind(org)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// CIs by id (any number; read in chunks).
+pub async fn cis_by_ids<'a>(ex: impl Into<Ex<'a>>, ids: &[Uuid]) -> Result<Vec<Ci>> {
+    let mut ex = ex.into();
+    let mut out = Vec::with_capacity(ids.len());
+    let pg_sql = concat!(
+        "SELECT ",
+        ci_cols!(),
+        " FROM cis WHERE id IN (SELECT value::uuid FROM json_array_elements_text($1::json))"
+    );
+    for chunk in ids.chunks(2000) {
+        let mut rows = match &mut ex {
+            Ex::Db(crate::Db::Sqlite(p)) => {
+                sqlx::query_as::<_, Ci>(concat!(
+                    "SELECT ",
+                    ci_cols!(),
+                    " FROM cis WHERE id IN (SELECT unhex(value) FROM json_each($1))"
+                ))
+                .bind(hex_list(chunk))
+                .fetch_all(p)
+                .await?
+            }
+            Ex::Tx(Tx::Sqlite(t)) => {
+                sqlx::query_as::<_, Ci>(concat!(
+                    "SELECT ",
+                    ci_cols!(),
+                    " FROM cis WHERE id IN (SELECT unhex(value) FROM json_each($1))"
+                ))
+                .bind(hex_list(chunk))
+                .fetch_all(&mut **t)
+                .await?
+            }
+            Ex::Db(crate::Db::Pg(p)) => {
+                sqlx::query_as::<_, Ci>(pg_sql)
+                    .bind(uuid_list(chunk))
+                    .fetch_all(p)
+                    .await?
+            }
+            Ex::Tx(Tx::Pg(t)) => {
+                sqlx::query_as::<_, Ci>(pg_sql)
+                    .bind(uuid_list(chunk))
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+        };
+        out.append(&mut rows);
+    }
+    Ok(out)
+}
+
+fn hex_list(ids: &[Uuid]) -> String {
+    Value::Array(
+        ids.iter()
+            .map(|u| Value::String(u.simple().to_string()))
+            .collect(),
+    )
+    .to_string()
+}
+
+fn uuid_list(ids: &[Uuid]) -> String {
+    Value::Array(ids.iter().map(|u| Value::String(u.to_string())).collect()).to_string()
+}
+
+/// (org, external key, id) of every CI, for imports.
+pub async fn all_keys<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<(Uuid, String, Uuid)>> {
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<
+        _,
+        (Uuid, String, Uuid),
+    >(
+        "SELECT org_id, external_key, id FROM cis"
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+// ----------------------------------------------------------------------------------- versions
+
+pub async fn insert_version(tx: &mut Tx, v: &CiVersion) -> Result<()> {
+    on_tx!(tx, |x| sqlx::query(concat!(
+        "INSERT INTO ci_versions (",
+        version_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
+    .bind(v.id)
+    .bind(v.ci_id)
+    .bind(v.version)
+    .bind(v.valid_from)
+    .bind(&v.action)
+    .bind(&v.actor_name)
+    .bind(&v.snapshot_json)
+    .execute(x)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Every version of a CI, newest first.
+pub async fn versions<'a>(ex: impl Into<Ex<'a>>, ci: Uuid) -> Result<Vec<CiVersion>> {
+    let sql = concat!(
+        "SELECT ",
+        version_cols!(),
+        " FROM ci_versions WHERE ci_id = $1 ORDER BY version DESC"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CiVersion>(sql)
+        .bind(ci)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The version in force at `at`: the latest with `valid_from <= at`.
+pub async fn version_at<'a>(
+    ex: impl Into<Ex<'a>>,
+    ci: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Option<CiVersion>> {
+    let sql = concat!(
+        "SELECT ",
+        version_cols!(),
+        " FROM ci_versions WHERE ci_id = $1 AND valid_from <= $2 ORDER BY version DESC LIMIT 1"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CiVersion>(sql)
+        .bind(ci)
+        .bind(at)
+        .fetch_optional(c)
+        .await)?)
+}
+
+// ---------------------------------------------------------------------------------- relations
+
+pub async fn insert_relation(tx: &mut Tx, r: &Relation) -> Result<()> {
+    on_tx!(tx, |x| sqlx::query(concat!(
+        "INSERT INTO ci_relations (",
+        rel_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(r.id)
+    .bind(r.source_id)
+    .bind(&r.kind)
+    .bind(r.target_id)
+    .bind(r.created_at)
+    .bind(r.created_by)
+    .execute(x)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub async fn get_relation<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Relation>> {
+    let sql = concat!("SELECT ", rel_cols!(), " FROM ci_relations WHERE id = $1");
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Relation>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn delete_relation(tx: &mut Tx, id: Uuid) -> Result<()> {
+    on_tx!(tx, |x| sqlx::query(
+        "DELETE FROM ci_relations WHERE id = $1"
+    )
+    .bind(id)
+    .execute(x)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Relations where the CI is source or target.
+pub async fn relations_of<'a>(ex: impl Into<Ex<'a>>, ci: Uuid) -> Result<Vec<Relation>> {
+    let sql = concat!(
+        "SELECT ",
+        rel_cols!(),
+        " FROM ci_relations WHERE source_id = $1 OR target_id = $1 ORDER BY id"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Relation>(sql)
+        .bind(ci)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Every relation whose source belongs to the organization (all when `None`), for export.
+pub async fn all_relations<'a>(ex: impl Into<Ex<'a>>, org: Option<Uuid>) -> Result<Vec<Relation>> {
+    let sql = "SELECT r.id, r.source_id, r.kind, r.target_id, r.created_at, r.created_by \
+         FROM ci_relations r JOIN cis s ON s.id = r.source_id \
+         WHERE ($1 IS NULL OR s.org_id = $1) ORDER BY r.source_id, r.kind, r.target_id";
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Relation>(sql)
+        .bind(org)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The CIs that depend on `root`, transitively (sources of relations whose target is in the
+/// set, except `backed_up_by`), with the edges among them, for a breadth-first walk.
+pub async fn impact_edges<'a>(ex: impl Into<Ex<'a>>, root: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
+    let sql = "WITH RECURSIVE up(id) AS (SELECT $1 UNION \
+               SELECT r.source_id FROM ci_relations r JOIN up ON r.target_id = up.id \
+               WHERE r.kind <> 'backed_up_by') \
+               SELECT r.target_id, r.source_id FROM ci_relations r \
+               WHERE r.target_id IN (SELECT id FROM up) AND r.kind <> 'backed_up_by'";
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, (Uuid, Uuid)>(
+        sql
+    )
+    .bind(root)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// What `root` depends on, transitively (targets, except over `backed_up_by`), as edges
+/// (from, to).
+pub async fn dependency_edges<'a>(ex: impl Into<Ex<'a>>, root: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
+    let sql = "WITH RECURSIVE down(id) AS (SELECT $1 UNION \
+               SELECT r.target_id FROM ci_relations r JOIN down ON r.source_id = down.id \
+               WHERE r.kind <> 'backed_up_by') \
+               SELECT r.source_id, r.target_id FROM ci_relations r \
+               WHERE r.source_id IN (SELECT id FROM down) AND r.kind <> 'backed_up_by'";
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, (Uuid, Uuid)>(
+        sql
+    )
+    .bind(root)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Outages `(start, end)` of incidents linked to `root` or anything it depends on that
+/// overlap `[from, to)`.
+pub async fn outages<'a>(
+    ex: impl Into<Ex<'a>>,
+    root: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    let sql = "WITH RECURSIVE down(id) AS (SELECT $1 UNION \
+               SELECT r.target_id FROM ci_relations r JOIN down ON r.source_id = down.id \
+               WHERE r.kind <> 'backed_up_by') \
+               SELECT t.outage_start, t.outage_end FROM tickets t \
+               WHERE t.kind = 'incident' AND t.outage_start IS NOT NULL \
+               AND t.outage_start < $3 AND (t.outage_end IS NULL OR t.outage_end > $2) \
+               AND t.id IN (SELECT tc.ticket_id FROM ticket_cis tc WHERE tc.ci_id IN (SELECT id FROM down))";
+    type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let rows: Vec<Span> = on_ex!(ex.into(), |c| sqlx::query_as(sql)
+        .bind(root)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, e)| s.map(|s| (s, e)))
+        .collect())
+}
+
+// ------------------------------------------------------------------------------------ patches
+
+pub async fn insert_patch(tx: &mut Tx, p: &Patch) -> Result<()> {
+    on_tx!(tx, |x| sqlx::query(concat!(
+        "INSERT INTO ci_patches (",
+        patch_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(p.id)
+    .bind(p.ci_id)
+    .bind(&p.patch_code)
+    .bind(&p.title)
+    .bind(&p.severity)
+    .bind(p.applied_at)
+    .bind(&p.applied_by_name)
+    .bind(&p.notes)
+    .bind(p.created_at)
+    .execute(x)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Patch records of a CI, newest first.
+pub async fn patches<'a>(ex: impl Into<Ex<'a>>, ci: Uuid) -> Result<Vec<Patch>> {
+    let sql = concat!(
+        "SELECT ",
+        patch_cols!(),
+        " FROM ci_patches WHERE ci_id = $1 ORDER BY applied_at DESC, id DESC"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Patch>(sql)
+        .bind(ci)
+        .fetch_all(c)
+        .await)?)
+}
+
+// -------------------------------------------------------------------------------- ticket_cis
+
+/// Link; false when the link existed.
+pub async fn link_ticket(
+    tx: &mut Tx,
+    ticket: Uuid,
+    ci: Uuid,
+    at: DateTime<Utc>,
+    by: Option<Uuid>,
+) -> Result<bool> {
+    let n = on_tx!(tx, |x| {
+        sqlx::query(
+        "INSERT INTO ticket_cis (ticket_id, ci_id, created_at, created_by) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING"
+    )
+    .bind(ticket)
+    .bind(ci)
+    .bind(at)
+    .bind(by)
+    .execute(x)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+/// Unlink; false when there was no link.
+pub async fn unlink_ticket(tx: &mut Tx, ticket: Uuid, ci: Uuid) -> Result<bool> {
+    let n = on_tx!(tx, |x| sqlx::query(
+        "DELETE FROM ticket_cis WHERE ticket_id = $1 AND ci_id = $2"
+    )
+    .bind(ticket)
+    .bind(ci)
+    .execute(x)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// The CIs a ticket affects.
+pub async fn cis_of_ticket<'a>(ex: impl Into<Ex<'a>>, ticket: Uuid) -> Result<Vec<Ci>> {
+    let sql = concat!(
+        "SELECT ",
+        ci_cols_c!(),
+        " FROM cis c JOIN ticket_cis tc ON tc.ci_id = c.id WHERE tc.ticket_id = $1 ORDER BY c.name, c.id"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ci>(sql)
+        .bind(ticket)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The tickets linked to a CI, newest first.
+pub async fn tickets_of_ci<'a>(
+    ex: impl Into<Ex<'a>>,
+    ci: Uuid,
+    org: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<LinkedTicket>> {
+    let sql = "SELECT t.id AS ticket_id, t.number, t.kind, t.status, t.subject, t.org_id, t.created_at, \
+               t.outage_start, t.outage_end, tc.created_at AS linked_at \
+               FROM tickets t JOIN ticket_cis tc ON tc.ticket_id = t.id \
+               WHERE tc.ci_id = $1 AND ($2 IS NULL OR t.org_id = $2) ORDER BY t.created_at DESC, t.id DESC LIMIT $3";
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, LinkedTicket>(
+        sql
+    )
+    .bind(ci)
+    .bind(org)
+    .bind(limit)
+    .fetch_all(c)
+    .await)?)
+}
+
+// ------------------------------------------------------------------------------------- batches
+
+/// Rows per batched statement.
+const BATCH: usize = 2000;
+
+fn id_v(u: Uuid) -> Value {
+    Value::String(u.to_string())
+}
+
+fn opt_id(u: Option<Uuid>) -> Value {
+    u.map(id_v).unwrap_or(Value::Null)
+}
+
+/// Times as sqlx writes them to SQLite (RFC 3339, `+00:00`), which PostgreSQL also reads.
+fn ts(t: DateTime<Utc>) -> Value {
+    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+}
+
+fn date(d: Option<NaiveDate>) -> Value {
+    d.map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+        .unwrap_or(Value::Null)
+}
+
+async fn run_batch(
+    tx: &mut Tx,
+    sqlite: &'static str,
+    pg: &'static str,
+    rows: &[Value],
+) -> Result<u64> {
+    let mut n = 0;
+    for chunk in rows.chunks(BATCH) {
+        let payload = Value::Array(chunk.to_vec()).to_string();
+        n += match tx {
+            Tx::Sqlite(t) => sqlx::query(sqlite)
+                .bind(payload)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::Pg(t) => sqlx::query(pg)
+                .bind(payload)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+        };
+    }
+    Ok(n)
+}
+
+/// Insert many CIs in batches.
+pub async fn insert_cis_bulk(tx: &mut Tx, cis: &[Ci]) -> Result<()> {
+    let rows: Vec<Value> = cis
+        .iter()
+        .map(|c| {
+            json!({
+                "id": id_v(c.id), "org_id": id_v(c.org_id), "department_id": opt_id(c.department_id),
+                "class_id": id_v(c.class_id), "external_key": c.external_key, "name": c.name,
+                "status": c.status, "criticality": c.criticality, "location": c.location,
+                "vendor": c.vendor, "contract_no": c.contract_no, "contract_end": date(c.contract_end),
+                "warranty_end": date(c.warranty_end), "purchased_on": date(c.purchased_on),
+                "purchase_cost": c.purchase_cost, "annual_cost": c.annual_cost,
+                "security_level": c.security_level, "data_level": c.data_level,
+                "calendar_id": opt_id(c.calendar_id), "attributes_json": c.attributes_json,
+                "version": c.version, "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
+            })
+        })
+        .collect();
+    run_batch(
+        tx,
+        concat!(
+            "INSERT INTO cis (",
+            ci_cols!(),
+            ") SELECT unhex(replace(value ->> 'id', '-', '')), unhex(replace(value ->> 'org_id', '-', '')), \
+             unhex(replace(value ->> 'department_id', '-', '')), unhex(replace(value ->> 'class_id', '-', '')), \
+             value ->> 'external_key', value ->> 'name', value ->> 'status', value ->> 'criticality', \
+             value ->> 'location', value ->> 'vendor', value ->> 'contract_no', value ->> 'contract_end', \
+             value ->> 'warranty_end', value ->> 'purchased_on', value ->> 'purchase_cost', value ->> 'annual_cost', \
+             value ->> 'security_level', value ->> 'data_level', unhex(replace(value ->> 'calendar_id', '-', '')), \
+             value ->> 'attributes_json', value ->> 'version', value ->> 'created_at', value ->> 'updated_at' \
+             FROM json_each($1)"
+        ),
+        concat!(
+            "INSERT INTO cis (",
+            ci_cols!(),
+            ") SELECT ",
+            ci_cols!(),
+            " FROM json_to_recordset($1::json) AS x(id uuid, org_id uuid, department_id uuid, class_id uuid, \
+             external_key text, name text, status text, criticality text, location text, vendor text, \
+             contract_no text, contract_end date, warranty_end date, purchased_on date, purchase_cost bigint, \
+             annual_cost bigint, security_level bigint, data_level text, calendar_id uuid, attributes_json text, \
+             version bigint, created_at timestamptz, updated_at timestamptz)"
+        ),
+        &rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Insert many versions in batches.
+pub async fn insert_versions_bulk(tx: &mut Tx, vs: &[CiVersion]) -> Result<()> {
+    let rows: Vec<Value> = vs
+        .iter()
+        .map(|v| {
+            json!({
+                "id": id_v(v.id), "ci_id": id_v(v.ci_id), "version": v.version,
+                "valid_from": ts(v.valid_from), "action": v.action, "actor_name": v.actor_name,
+                "snapshot_json": v.snapshot_json,
+            })
+        })
+        .collect();
+    run_batch(
+        tx,
+        concat!(
+            "INSERT INTO ci_versions (",
+            version_cols!(),
+            ") SELECT unhex(replace(value ->> 'id', '-', '')), unhex(replace(value ->> 'ci_id', '-', '')), \
+             value ->> 'version', value ->> 'valid_from', value ->> 'action', value ->> 'actor_name', \
+             value ->> 'snapshot_json' FROM json_each($1)"
+        ),
+        concat!(
+            "INSERT INTO ci_versions (",
+            version_cols!(),
+            ") SELECT ",
+            version_cols!(),
+            " FROM json_to_recordset($1::json) AS x(id uuid, ci_id uuid, version bigint, \
+             valid_from timestamptz, action text, actor_name text, snapshot_json text)"
+        ),
+        &rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Insert many relations in batches, skipping those that exist; returns how many were new.
+pub async fn insert_relations_bulk(tx: &mut Tx, rs: &[Relation]) -> Result<u64> {
+    let rows: Vec<Value> = rs
+        .iter()
+        .map(|r| {
+            json!({
+                "id": id_v(r.id), "source_id": id_v(r.source_id), "kind": r.kind,
+                "target_id": id_v(r.target_id), "created_at": ts(r.created_at),
+                "created_by": opt_id(r.created_by),
+            })
+        })
+        .collect();
+    run_batch(
+        tx,
+        concat!(
+            "INSERT INTO ci_relations (",
+            rel_cols!(),
+            ") SELECT unhex(replace(value ->> 'id', '-', '')), unhex(replace(value ->> 'source_id', '-', '')), \
+             value ->> 'kind', unhex(replace(value ->> 'target_id', '-', '')), value ->> 'created_at', \
+             unhex(replace(value ->> 'created_by', '-', '')) FROM json_each($1) WHERE TRUE \
+             ON CONFLICT DO NOTHING"
+        ),
+        concat!(
+            "INSERT INTO ci_relations (",
+            rel_cols!(),
+            ") SELECT ",
+            rel_cols!(),
+            " FROM json_to_recordset($1::json) AS x(id uuid, source_id uuid, kind text, target_id uuid, \
+             created_at timestamptz, created_by uuid) ON CONFLICT DO NOTHING"
+        ),
+        &rows,
+    )
+    .await
+}
+
+/// Every (source, kind, target) relation, for imports.
+pub async fn all_edges<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<(Uuid, String, Uuid)>> {
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<
+        _,
+        (Uuid, String, Uuid),
+    >(
+        "SELECT source_id, kind, target_id FROM ci_relations"
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Append many audit entries in one go, in the caller's transaction, continuing the hash chain
+/// exactly as [`crate::audit::append`] does entry by entry.
+pub async fn audit_many(tx: &mut Tx, entries: Vec<NewEntry>, at: DateTime<Utc>) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let at = yunwei_domain::audit::truncate_to_micros(at);
+    let n = entries.len() as i64;
+    let (last, mut prev): (i64, String) = on_tx!(tx, |c| {
+        sqlx::query_as(
+        "UPDATE audit_head SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq, last_hash"
+    )
+    .bind(n)
+    .fetch_one(c)
+    .await
+    })?;
+    let first = last - n + 1;
+    let mut rows = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let seq = first + i as i64;
+        let id = yunwei_domain::ids::new_id();
+        let before = e.before.as_ref().map(|v| v.to_string());
+        let after = e.after.as_ref().map(|v| v.to_string());
+        let hash = entry_hash(
+            &prev,
+            &AuditContent {
+                seq,
+                id,
+                at_micros: at.timestamp_micros(),
+                actor_id: e.actor_id,
+                actor_name: &e.actor_name,
+                action: &e.action,
+                entity: &e.entity,
+                entity_id: e.entity_id.as_deref(),
+                org_id: e.org_id,
+                before: before.as_deref(),
+                after: after.as_deref(),
+                ip: e.ip.as_deref(),
+            },
+        );
+        rows.push(json!({
+            "seq": seq, "id": id_v(id), "at": ts(at), "actor_id": opt_id(e.actor_id),
+            "actor_name": e.actor_name, "action": e.action, "entity": e.entity,
+            "entity_id": e.entity_id, "org_id": opt_id(e.org_id), "before_json": before,
+            "after_json": after, "ip": e.ip, "prev_hash": prev, "hash": hash,
+        }));
+        prev = hash;
+    }
+    run_batch(
+        tx,
+        "INSERT INTO audit_log (seq, id, at, actor_id, actor_name, action, entity, entity_id, org_id, \
+         before_json, after_json, ip, prev_hash, hash) SELECT value ->> 'seq', \
+         unhex(replace(value ->> 'id', '-', '')), value ->> 'at', unhex(replace(value ->> 'actor_id', '-', '')), \
+         value ->> 'actor_name', value ->> 'action', value ->> 'entity', value ->> 'entity_id', \
+         unhex(replace(value ->> 'org_id', '-', '')), value ->> 'before_json', value ->> 'after_json', \
+         value ->> 'ip', value ->> 'prev_hash', value ->> 'hash' FROM json_each($1)",
+        "INSERT INTO audit_log (seq, id, at, actor_id, actor_name, action, entity, entity_id, org_id, \
+         before_json, after_json, ip, prev_hash, hash) SELECT seq, id, at, actor_id, actor_name, action, \
+         entity, entity_id, org_id, before_json, after_json, ip, prev_hash, hash \
+         FROM json_to_recordset($1::json) AS x(seq bigint, id uuid, at timestamptz, actor_id uuid, \
+         actor_name text, action text, entity text, entity_id text, org_id uuid, before_json text, \
+         after_json text, ip text, prev_hash text, hash text)",
+        &rows,
+    )
+    .await?;
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE audit_head SET last_hash = $1 WHERE id = 1"
+    )
+    .bind(&prev)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
