@@ -43,7 +43,7 @@ while [ $r -lt "$ROUNDS" ]; do
 		for b in old new; do
 			port=18081; [ $b = new ] && port=18082
 			out=$(BENCH_MODE=create BENCH_LIST="$WORK/$b.list" BENCH_TOKEN=$(cat "$WORK/$b.token") \
-				wrk -t2 -c$c -d${SECS}s --latency -s "$HERE/wrk/bench.lua" "http://127.0.0.1:$port" | grep BENCH_JSON | sed 's/BENCH_JSON //')
+				wrk -t$([ $c -lt 2 ] && echo 1 || echo 2) -c$c -d${SECS}s --latency -s "$HERE/wrk/bench.lua" "http://127.0.0.1:$port" | grep BENCH_JSON | sed 's/BENCH_JSON //')
 			printf '%s' "$out" | python3 -c '
 import json,sys
 d=json.load(sys.stdin); b,c=sys.argv[1],sys.argv[2]
