@@ -128,6 +128,10 @@ async fn crash_client(
                     .push(format!("{subject}: {status} {text}"));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // Not connected: the request never reached a server (it is down or restarting).
+            Err(e) if e.is_connect() => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             Ok(_) | Err(_) => {
                 seen.lock().unwrap().in_doubt.insert(subject);
                 tokio::time::sleep(Duration::from_millis(20)).await;
