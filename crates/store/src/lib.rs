@@ -7,10 +7,12 @@
 //! decode from either backend. Types are chosen so both stores hold values exactly: UUIDs,
 //! UTC timestamps to the microsecond, i64, bool, text.
 //!
-//! Writes go through [`Tx`], started with [`Db::begin_write`]: on SQLite that is
-//! `BEGIN IMMEDIATE` (take the write lock first, so a read-then-write transaction cannot fail
-//! on a stale snapshot), on PostgreSQL a normal transaction. A write is acknowledged to the
-//! user only after `commit` returns; SQLite runs with `synchronous=FULL` in WAL mode.
+//! Writes go through [`Tx`], started with [`Db::begin_write`]: on SQLite a member of a
+//! group-committed batch (writers queue in the process, the batch runs under
+//! `BEGIN IMMEDIATE` so a read-then-write transaction cannot fail on a stale snapshot, and
+//! one `COMMIT` serves every writer that queued meanwhile; see `group_commit`), on
+//! PostgreSQL a normal transaction. A write is acknowledged to the user only after its
+//! commit is durable; SQLite runs with `synchronous=FULL` in WAL mode.
 
 pub mod announcements;
 pub mod attachments;
@@ -19,6 +21,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cmdb;
 pub mod copy;
+mod group_commit;
 pub mod jobs;
 pub mod notify;
 pub mod orgs;
@@ -127,8 +130,35 @@ pub enum Db {
 
 /// A write transaction on either backend. Dropped without commit, it rolls back.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Pg(Transaction<'static, Postgres>),
+}
+
+/// A SQLite write transaction: a member of a group-committed batch (see `group_commit`),
+/// or, for an in-memory database, a plain `BEGIN IMMEDIATE` transaction. Either way it
+/// derefs to the connection, so queries run on `&mut **t`.
+pub enum SqliteTx {
+    Group(group_commit::GroupTx),
+    Plain(Transaction<'static, Sqlite>),
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        match self {
+            SqliteTx::Group(t) => t,
+            SqliteTx::Plain(t) => t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        match self {
+            SqliteTx::Group(t) => &mut *t,
+            SqliteTx::Plain(t) => &mut *t,
+        }
+    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -255,7 +285,10 @@ impl Db {
     /// Start a write transaction.
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => Tx::Sqlite(match group_commit::gate_for(p) {
+                Some(gate) => SqliteTx::Group(gate.begin(p).await?),
+                None => SqliteTx::Plain(p.begin_with("BEGIN IMMEDIATE").await?),
+            }),
             Db::Pg(p) => Tx::Pg(p.begin().await?),
         })
     }
@@ -326,7 +359,8 @@ macro_rules! on_ex {
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(SqliteTx::Group(t)) => t.commit().await?,
+            Tx::Sqlite(SqliteTx::Plain(t)) => t.commit().await?,
             Tx::Pg(t) => t.commit().await?,
         }
         Ok(())

@@ -26,12 +26,19 @@ pub struct ImportLine {
     pub message: String,
 }
 
-/// `import_failed`: the usual error fields plus every rejected line.
+/// A 422 of a calendar write: `import_failed` with the usual error fields plus every
+/// rejected line, or `validation_failed` (no `errors`, maybe `field`) like any other route.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportErrorBody {
     pub code: String,
     pub message: String,
     pub request_id: String,
+    /// The field at fault (`validation_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every rejected line (`import_failed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<ImportLine>,
 }
 
@@ -43,6 +50,7 @@ fn write_err(ctx: &Ctx, e: CalendarWriteError) -> Response {
                 code: code.as_str().into(),
                 message: code.message(ctx.lang).into(),
                 request_id: ctx.request_id.clone(),
+                field: None,
                 errors: errs
                     .0
                     .iter()

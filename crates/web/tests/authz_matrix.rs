@@ -1,0 +1,389 @@
+//! The authorization matrix (issue 5, item 5): every API route of the OpenAPI document ×
+//! every role × an object of the caller's own organization, of another organization, and a
+//! missing one — on SQLite and PostgreSQL.
+//!
+//! What must hold:
+//! - a customer's request for another organization's object is answered exactly like one
+//!   for a missing object (same status, same error code), is never a success, and writes
+//!   nothing (the audit log does not grow);
+//! - no list, search, export or report a customer can call shows another organization's
+//!   records (their ids, numbers and a marker written into them);
+//! - no route answers any role with a server error, and every route but signing in refuses
+//!   an anonymous caller.
+//!
+//! The routes come from `/api/openapi.json`, so a new route is in the matrix the day it is
+//! added — and fails here until its path parameters have a fixture below.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// One customer organization's objects, reachable through path parameters.
+struct Side {
+    org: Uuid,
+    dept: Uuid,
+    agreement: Uuid,
+    user: Uuid,
+    token: String,
+    token_id: String,
+    ticket: String,
+    announcement: String,
+    marker: String,
+}
+
+/// Build a customer organization with one of everything a path can name.
+async fn side(t: &TestApp, tag: &str) -> Side {
+    let marker = format!("MARK{tag}{}", Uuid::now_v7().simple());
+    let org = t.org(&format!("客户{tag}-{marker}")).await;
+    let r = t
+        .post(
+            &format!("/api/v1/organizations/{org}/departments"),
+            &t.admin,
+            json!({ "name": format!("部门{marker}") }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let dept: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    let r = t
+        .post(
+            &format!("/api/v1/organizations/{org}/agreements"),
+            &t.admin,
+            json!({ "name": format!("协议{marker}"), "contract_no": marker }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let agreement: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    let (user, token) = t
+        .user(
+            &format!("cust{}", tag.to_lowercase()),
+            "customer",
+            Some(org),
+        )
+        .await;
+    let r = t
+        .post(
+            "/api/v1/tokens",
+            &token,
+            json!({ "name": format!("t{marker}") }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let token_id = r.body["info"]["id"].as_str().unwrap().to_string();
+    let r = t
+        .post(
+            "/api/v1/tickets",
+            &token,
+            json!({
+                "kind": "incident",
+                "subject": format!("打印机故障 {marker}"),
+                "description": format!("机密描述 {marker}"),
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let ticket = r.body["number"].as_str().unwrap().to_string();
+    // A public reply, so timelines and notifications carry the marker too.
+    let r = t
+        .post(
+            &format!("/api/v1/tickets/{ticket}/comments"),
+            &t.admin,
+            json!({ "body": format!("回复 {marker}"), "internal": false }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = t
+        .post(
+            "/api/v1/announcements",
+            &t.admin,
+            json!({
+                "kind": "maintenance",
+                "title": format!("维护公告 {marker}"),
+                "body": marker,
+                "starts_at": "2026-01-01T00:00:00Z",
+                "orgs": [org],
+                "published": true,
+                "items": [],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let announcement = r.body["id"].as_str().unwrap().to_string();
+    Side {
+        org,
+        dept,
+        agreement,
+        user,
+        token,
+        token_id,
+        ticket,
+        announcement,
+        marker,
+    }
+}
+
+/// The value of every path parameter of `template` for objects of `s`; `None` if the route
+/// names nothing organization-scoped (its parameters are then filled with missing ids).
+fn fill(template: &str, s: Option<&Side>) -> Option<String> {
+    let missing_uuid = Uuid::now_v7().to_string();
+    let scoped: Option<(&str, String)> = if template.starts_with("/api/v1/tickets/{number}") {
+        Some((
+            "{number}",
+            s.map_or("INC-2026-999999".into(), |s| s.ticket.clone()),
+        ))
+    } else if template.starts_with("/api/v1/organizations/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.org.to_string()),
+        ))
+    } else if template.starts_with("/api/v1/departments/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.dept.to_string()),
+        ))
+    } else if template.starts_with("/api/v1/agreements/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.agreement.to_string()),
+        ))
+    } else if template.starts_with("/api/v1/users/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.user.to_string()),
+        ))
+    } else if template.starts_with("/api/v1/tokens/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.token_id.clone()),
+        ))
+    } else if template.starts_with("/api/v1/announcements/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.announcement.clone()),
+        ))
+    } else {
+        None
+    };
+    let (param, value) = scoped?;
+    let mut path = template.replacen(param, &value, 1);
+    // Secondary parameters (a skill of a user, a member of a team) name nothing that exists.
+    while let (Some(a), Some(b)) = (path.find('{'), path.find('}')) {
+        path.replace_range(a..=b, &Uuid::now_v7().to_string());
+    }
+    Some(path)
+}
+
+/// Path parameters of routes that are not organization-scoped (teams, calendars, catalog
+/// items, …): filled with ids that exist nowhere.
+fn fill_missing(template: &str) -> String {
+    let mut path = template.to_string();
+    while let (Some(a), Some(b)) = (path.find('{'), path.find('}')) {
+        path.replace_range(a..=b, &Uuid::now_v7().to_string());
+    }
+    path
+}
+
+/// A body that gets past input validation where it can, so the object lookup is reached.
+fn body_for(template: &str, method: &Method) -> Option<Value> {
+    if *method == Method::GET || *method == Method::DELETE {
+        return None;
+    }
+    Some(if template.ends_with("/comments") {
+        json!({ "body": "越权测试", "internal": false })
+    } else if template.ends_with("/transitions") {
+        json!({ "action": "confirm" })
+    } else if template.ends_with("/satisfaction") {
+        json!({ "score": 1, "comment": "越权" })
+    } else if template.ends_with("/priority") {
+        json!({ "priority": 1, "reason": "越权" })
+    } else if template.ends_with("/password") {
+        json!({ "password": "another long password 123" })
+    } else if template.ends_with("/departments") {
+        json!({ "name": "越权部门" })
+    } else if template.ends_with("/agreements") {
+        json!({ "name": "越权协议" })
+    } else {
+        json!({ "name": "越权", "display_name": "越权", "title": "越权" })
+    })
+}
+
+fn operations(spec: &Value) -> Vec<(Method, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for m in ["get", "post", "put", "patch", "delete"] {
+            if item.get(m).is_some() {
+                ops.push((
+                    Method::from_bytes(m.to_uppercase().as_bytes()).unwrap(),
+                    path.clone(),
+                ));
+            }
+        }
+    }
+    ops
+}
+
+fn code(r: &Resp) -> String {
+    r.body["code"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn no_route_leaks_across_organizations() {
+    for t in TestApp::all().await {
+        let spec = t.get("/api/openapi.json", &t.admin).await.body;
+        let ops = operations(&spec);
+        assert!(ops.len() > 40, "the OpenAPI document lists the routes");
+        let a = side(&t, "A").await;
+        let b = side(&t, "B").await;
+
+        // Provider roles, each with its own token.
+        let mut roles: Vec<(&str, String)> = vec![("admin", t.admin.clone())];
+        for role in ["manager", "agent", "engineer", "auditor"] {
+            let (_, tok) = t.user(&format!("matrix-{role}"), role, None).await;
+            roles.push((role, tok));
+        }
+
+        let mut checked = 0;
+        for (method, template) in &ops {
+            if template == "/api/v1/session" {
+                continue;
+            }
+            // Anonymous callers are refused everywhere.
+            let path = fill(template, Some(&a)).unwrap_or_else(|| fill_missing(template));
+            let anon = t
+                .req(method.clone(), &path, None, body_for(template, method), &[])
+                .await;
+            assert_eq!(
+                anon.status,
+                StatusCode::UNAUTHORIZED,
+                "[{}] anonymous {method} {path}: {}",
+                t.name,
+                anon.text
+            );
+
+            // Customer A against B's object and against a missing one.
+            if let Some(other) = fill(template, Some(&b)) {
+                let missing = fill(template, None).unwrap();
+                let before = t.audit_count().await;
+                let r_other = t
+                    .req(
+                        method.clone(),
+                        &other,
+                        Some(&a.token),
+                        body_for(template, method),
+                        &[],
+                    )
+                    .await;
+                let after = t.audit_count().await;
+                let r_missing = t
+                    .req(
+                        method.clone(),
+                        &missing,
+                        Some(&a.token),
+                        body_for(template, method),
+                        &[],
+                    )
+                    .await;
+                assert!(
+                    !r_other.status.is_success(),
+                    "[{}] customer A {method} {other} (organization B's) succeeded: {}",
+                    t.name,
+                    r_other.text
+                );
+                assert_eq!(
+                    (r_other.status, code(&r_other)),
+                    (r_missing.status, code(&r_missing)),
+                    "[{}] customer A {method} {template}: B's object answered {} but a missing one {}",
+                    t.name,
+                    r_other.text,
+                    r_missing.text
+                );
+                assert!(
+                    !r_other.text.contains(&b.marker),
+                    "[{}] {method} {other} shows B's data: {}",
+                    t.name,
+                    r_other.text
+                );
+                assert_eq!(
+                    before, after,
+                    "[{}] customer A {method} {other} wrote to the audit log",
+                    t.name
+                );
+                checked += 1;
+            }
+
+            // Every role, own / other / missing: never a server error.
+            for (role, tok) in roles
+                .iter()
+                .map(|(r, t)| (*r, t.as_str()))
+                .chain([("customer", a.token.as_str())])
+            {
+                for s in [Some(&a), Some(&b), None] {
+                    let path = fill(template, s).unwrap_or_else(|| fill_missing(template));
+                    // Leave the session and our own tokens alone: revoking them would end the run.
+                    if *method == Method::DELETE && template.starts_with("/api/v1/tokens") {
+                        continue;
+                    }
+                    if template.ends_with("/password") && s.is_some() {
+                        continue;
+                    }
+                    let r = t
+                        .req(
+                            method.clone(),
+                            &path,
+                            Some(tok),
+                            body_for(template, method),
+                            &[],
+                        )
+                        .await;
+                    assert!(
+                        !r.status.is_server_error(),
+                        "[{}] {role} {method} {path}: {}",
+                        t.name,
+                        r.text
+                    );
+                }
+            }
+        }
+        assert!(
+            checked >= 15,
+            "only {checked} scoped operations were checked"
+        );
+
+        // Lists, searches, exports and reports customer A can call show nothing of B.
+        let searches = [
+            format!("/api/v1/tickets?q={}", b.marker),
+            "/api/v1/tickets?q=打印机".to_string(),
+            format!("/api/v1/tickets?org={}", b.org),
+            format!("/api/v1/tickets?organization={}", b.org),
+        ];
+        let lists = ops
+            .iter()
+            .filter(|(m, p)| *m == Method::GET && !p.contains('{'))
+            .map(|(_, p)| p.clone())
+            .chain(searches);
+        for path in lists {
+            let r = t.get(&path, &a.token).await;
+            assert!(
+                !r.status.is_server_error(),
+                "[{}] {path}: {}",
+                t.name,
+                r.text
+            );
+            for needle in [b.marker.as_str(), b.ticket.as_str(), &b.org.to_string()] {
+                assert!(
+                    !r.text.contains(needle),
+                    "[{}] customer A GET {path} shows organization B's {needle}: {}",
+                    t.name,
+                    r.text
+                );
+            }
+        }
+        // And A does see its own ticket, so the searches above were real.
+        let r = t
+            .get(&format!("/api/v1/tickets?q={}", a.marker), &a.token)
+            .await;
+        assert!(r.text.contains(&a.ticket), "[{}] {}", t.name, r.text);
+    }
+}
