@@ -203,7 +203,19 @@ fn open_search(cfg: &Config) -> anyhow::Result<std::sync::Arc<yunwei_search::Tic
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let app = open(&cfg).await?.with_search(open_search(&cfg)?);
+    let app = open(&cfg).await?;
+    // A node whose index directory another process holds (two nodes started from one
+    // directory) still serves; its searches use the substring filter until it has its own.
+    let app = match open_search(&cfg) {
+        Ok(index) => app.with_search(index),
+        Err(e) => {
+            tracing::warn!(
+                "full-text search is off on this node: {e:#}; give each node on this machine \
+                 its own --search-dir (searches use the substring filter meanwhile)"
+            );
+            app
+        }
+    };
     let boot = app.bootstrap().await.map_err(service_err)?;
     if let Some(pw) = boot.admin_password {
         // The one secret ever printed: on the very first start, to the terminal, once.

@@ -172,7 +172,7 @@ pub async fn list_attachments(
 /// type sniffed at upload, `nosniff` and a sandboxing CSP. Who may not see the ticket (or, for
 /// an internal attachment, internal notes) gets 404.
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "tickets", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The file, as the type its content was checked to be (image/png, application/pdf, text/plain, …)", content_type = "*/*"), (status = 404, body = ErrorBody)))]
 pub async fn download_attachment(
     State(st): State<AppState>,
     auth: Auth,
