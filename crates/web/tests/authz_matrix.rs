@@ -232,6 +232,20 @@ fn fill(template: &str, s: Option<&Side>) -> Option<String> {
             "{id}",
             s.map_or(missing_uuid.clone(), |s| s.announcement.clone()),
         ))
+    } else if template.starts_with("/api/v1/attachments/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.attachment.clone()),
+        ))
+    } else if template.starts_with("/api/v1/cis/{id}") {
+        Some(("{id}", s.map_or(missing_uuid.clone(), |s| s.ci.clone())))
+    } else if template.starts_with("/api/v1/ci-relations/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.relation.clone()),
+        ))
+    } else if template.starts_with("/api/v1/views/{id}") {
+        Some(("{id}", s.map_or(missing_uuid.clone(), |s| s.view.clone())))
     } else {
         None
     };
