@@ -861,35 +861,7 @@ async fn render_ticket(
         None => None,
     };
     let staff_opts = if staff {
-        let provider = st
-            .app
-            .list_orgs(a)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .find(|o| o.kind == "provider")
-            .map(|o| o.id);
-        st.app
-            .list_users(
-                a,
-                UserQuery {
-                    org_id: provider,
-                    limit: Some(200),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|u| !u.disabled && Role::parse(&u.role).is_some_and(|r| r != Role::Auditor))
-            .map(|u| {
-                (
-                    u.id.to_string(),
-                    format!("{} ({})", u.display_name, u.username),
-                )
-            })
-            .collect()
+        staff_options(st, ui).await
     } else {
         Vec::new()
     };
