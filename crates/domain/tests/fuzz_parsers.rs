@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use yunwei_domain::calendar::{
     parse_csv, parse_ics, text_from_bytes, to_csv, Calendar, CalendarSpec, DayKind, ImportErrors,
-    SpecialDay, WorkInterval, MAX_NAME_CHARS,
+    SpecialDay, WeeklyHours, WorkInterval, MAX_NAME_CHARS,
 };
 
 fn budget() -> Duration {
@@ -87,7 +87,9 @@ fn check_days(days: &[SpecialDay]) -> Result<(), TestCaseError> {
     for d in days {
         prop_assert!(d.name.chars().count() <= MAX_NAME_CHARS);
     }
+    // Office hours, so that make-up working days have hours to work.
     let spec = CalendarSpec {
+        week: WeeklyHours::mon_to_fri(&[WorkInterval::hm(9, 0, 17, 0)]),
         days: days.to_vec(),
         ..CalendarSpec::default()
     };
