@@ -241,28 +241,51 @@ pub struct TicketFilter {
     pub limit: i64,
 }
 
+/// The list query's conditions. `$3` is the open-only flag: when it is set the condition is the
+/// literal `status NOT IN ('closed', 'cancelled')`, so the planner can use the partial index
+/// `tickets_open_queue` (migration 0011) instead of reading every ticket.
+macro_rules! list_where {
+    ($open:literal) => {
+        concat!(
+            " FROM tickets WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR status = $2) AND ",
+            $open,
+            " AND ($4 IS NULL OR priority = $4) \
+             AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
+             AND ($8 IS NULL OR kind = $8) \
+             AND ($9 IS NULL OR subject LIKE $9 OR description LIKE $9 OR number LIKE $9) \
+             AND ($10 IS NULL OR id < $10)"
+        )
+    };
+}
+
+macro_rules! list_sql {
+    ($open:literal, $order:literal) => {
+        concat!(
+            "SELECT ",
+            ticket_cols!(),
+            list_where!($open),
+            $order,
+            " LIMIT $11 OFFSET $12"
+        )
+    };
+}
+
 pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &TicketFilter) -> Result<Vec<Ticket>> {
-    let newest = concat!(
-        "SELECT ",
-        ticket_cols!(),
-        " FROM tickets WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR status = $2) \
-         AND ($3 = FALSE OR status NOT IN ('closed', 'cancelled')) AND ($4 IS NULL OR priority = $4) \
-         AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
-         AND ($8 IS NULL OR kind = $8) \
-         AND ($9 IS NULL OR subject LIKE $9 OR description LIKE $9 OR number LIKE $9) \
-         AND ($10 IS NULL OR id < $10) ORDER BY id DESC LIMIT $11 OFFSET $12"
-    );
-    let queue = concat!(
-        "SELECT ",
-        ticket_cols!(),
-        " FROM tickets WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR status = $2) \
-         AND ($3 = FALSE OR status NOT IN ('closed', 'cancelled')) AND ($4 IS NULL OR priority = $4) \
-         AND ($5 IS NULL OR assignee_id = $5) AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR requester_id = $7) \
-         AND ($8 IS NULL OR kind = $8) \
-         AND ($9 IS NULL OR subject LIKE $9 OR description LIKE $9 OR number LIKE $9) \
-         AND ($10 IS NULL OR id < $10) ORDER BY priority ASC NULLS FIRST, resolution_due_at ASC NULLS LAST, id ASC LIMIT $11 OFFSET $12"
-    );
-    let sql = if f.queue { queue } else { newest };
+    let sql = match (f.queue, f.open_only) {
+        (false, false) => list_sql!("$3 = FALSE", " ORDER BY id DESC"),
+        (false, true) => list_sql!(
+            "$3 = TRUE AND status NOT IN ('closed', 'cancelled')",
+            " ORDER BY id DESC"
+        ),
+        (true, false) => list_sql!(
+            "$3 = FALSE",
+            " ORDER BY priority ASC NULLS FIRST, resolution_due_at ASC NULLS LAST, id ASC"
+        ),
+        (true, true) => list_sql!(
+            "$3 = TRUE AND status NOT IN ('closed', 'cancelled')",
+            " ORDER BY priority ASC NULLS FIRST, resolution_due_at ASC NULLS LAST, id ASC"
+        ),
+    };
     let pattern = f.q.as_ref().map(|q| {
         format!(
             "%{}%",
