@@ -96,6 +96,31 @@ pub fn is_number(s: &str) -> bool {
         && n.chars().all(|c| c.is_ascii_digit())
 }
 
+/// A ticket number as people type it — any letter case, surrounding spaces, the sequence
+/// without its leading zeros (`inc-2026-42`) — in its canonical form (`INC-2026-000042`);
+/// `None` when it is not a ticket number at all.
+pub fn normalize_number(s: &str) -> Option<String> {
+    let mut parts = s.trim().split('-');
+    let (Some(p), Some(y), Some(n), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if !(2..=5).contains(&p.len())
+        || !p.chars().all(|c| c.is_ascii_alphabetic())
+        || y.len() != 4
+        || !y.chars().all(|c| c.is_ascii_digit())
+        || n.is_empty()
+        || n.len() > 18
+        || !n.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let seq: i64 = n.parse().ok()?;
+    let canonical = format!("{}-{y}-{seq:06}", p.to_ascii_uppercase());
+    is_number(&canonical).then_some(canonical)
+}
+
 /// The fixed phases of the flow. Administrators add sub-statuses inside a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -375,6 +400,21 @@ mod tests {
         assert!(!is_number("inc-2026-000123"));
         assert!(!is_number("INC-2026-00012"));
         assert!(!is_number("INC-2026-000123-1"));
+        for (typed, canonical) in [
+            ("INC-2026-000123", Some("INC-2026-000123")),
+            (" inc-2026-123 ", Some("INC-2026-000123")),
+            ("Req-2026-0001234567", Some("REQ-2026-1234567")),
+            ("INC-2026-0", Some("INC-2026-000000")),
+            ("INC-26-123", None),
+            ("INC-2026-", None),
+            ("INC-2026-12a", None),
+            ("INC-2026-+12", None),
+            ("I-2026-12", None),
+            ("事件-2026-12", None),
+            ("INC-2026-123-4", None),
+        ] {
+            assert_eq!(normalize_number(typed).as_deref(), canonical, "{typed}");
+        }
     }
 
     #[test]
@@ -450,10 +490,12 @@ mod tests {
             ),
             3
         );
-        assert!(PriorityMatrix {
-            cells: [[0, 1, 1], [1, 1, 1], [1, 1, 1]]
-        }
-        .validate()
-        .is_err());
+        assert!(
+            PriorityMatrix {
+                cells: [[0, 1, 1], [1, 1, 1], [1, 1, 1]]
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::TestApp;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 async fn submit(t: &TestApp, token: &str, body: Value) -> Value {
     let r = t.post("/api/v1/tickets", token, body).await;
@@ -304,6 +304,21 @@ async fn other_organizations_tickets_do_not_exist_for_customers() {
         .await;
         let theirs_n = theirs["number"].as_str().unwrap();
         let missing = "REQ-2020-999999";
+        // A number typed loosely finds the same ticket, and only within the caller's scope.
+        let loose = |n: &str| {
+            let (head, seq) = n.rsplit_once('-').unwrap();
+            format!("{}-{}", head.to_lowercase(), seq.trim_start_matches('0'))
+        };
+        let mine_n = mine["number"].as_str().unwrap();
+        let r = t
+            .get(&format!("/api/v1/tickets/{}", loose(mine_n)), &ca)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", loose(mine_n));
+        assert_eq!(r.body["number"], mine_n);
+        let r = t
+            .get(&format!("/api/v1/tickets/{}", loose(theirs_n)), &ca)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
         for path in [
             format!("/api/v1/tickets/{theirs_n}"),
             format!("/api/v1/tickets/{missing}"),
@@ -411,11 +426,12 @@ async fn other_organizations_tickets_do_not_exist_for_customers() {
             "{}",
             t.name
         );
-        assert!(t
-            .get(&format!("/api/v1/tickets/{n}"), &agent)
-            .await
-            .text
-            .contains("上周也报过"));
+        assert!(
+            t.get(&format!("/api/v1/tickets/{n}"), &agent)
+                .await
+                .text
+                .contains("上周也报过")
+        );
     }
 }
 

@@ -1,19 +1,20 @@
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::Deserialize;
-use yunwei_domain::ticket::PriorityMatrix;
 use yunwei_domain::ErrorCode;
+use yunwei_domain::ticket::PriorityMatrix;
 use yunwei_service::tickets::{NewTicket, TicketDetail, TicketQuery, TransitionInput};
 use yunwei_store::tickets::{Event, Ticket};
 
 use super::Page;
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Auth, Ctx, JsonBody, Query};
-use crate::AppState;
 
-/// A ticket number in the path; anything that is not one is a missing ticket.
+/// A ticket number in the path, as typed (`inc-2026-42` is `INC-2026-000042`); anything that is
+/// not one is a missing ticket.
 pub struct Number(pub String);
 
 impl FromRequestParts<AppState> for Number {
@@ -21,7 +22,9 @@ impl FromRequestParts<AppState> for Number {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = Ctx::from_request_parts(parts, st).await?;
         match axum::extract::Path::<String>::from_request_parts(parts, st).await {
-            Ok(p) if yunwei_domain::ticket::is_number(&p.0) => Ok(Number(p.0)),
+            Ok(p) => yunwei_domain::ticket::normalize_number(&p.0)
+                .map(Number)
+                .ok_or_else(|| ctx.code(ErrorCode::NotFound)),
             _ => Err(ctx.code(ErrorCode::NotFound)),
         }
     }
@@ -59,7 +62,7 @@ pub async fn list_tickets(
 }
 
 /// One ticket with its timeline (customers: without internal notes) and sub-tasks.
-#[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets", params(("number" = String, Path, description = "e.g. INC-2026-000123")),
+#[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets", params(("number" = String, Path, description = "e.g. INC-2026-000123 (also typed as inc-2026-123)")),
     responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_ticket(
     State(st): State<AppState>,

@@ -17,7 +17,7 @@ use yunwei_service::views::{BulkInput, NewSavedView, QueueQuery, ViewFilters};
 use yunwei_store::tickets::Ticket;
 
 use super::pages::{blank, form_error, parse_uuid_opt};
-use super::{error_page, flash_key, fmt_time, redirect, render, Layout, Ui};
+use super::{Layout, Ui, error_page, flash_key, fmt_time, redirect, render};
 use crate::AppState;
 
 fn bad(ui: &Ui, code: ErrorCode) -> Response {
@@ -1043,7 +1043,11 @@ pub async fn show(
     Path(n): Path<String>,
     Query(q): Query<OkQ>,
 ) -> Response {
-    render_ticket(&st, &ui, &n, flash_key(q.ok.as_deref()), None).await
+    // A number typed loosely (`inc-2026-42`) goes to its canonical address.
+    match yunwei_domain::ticket::normalize_number(&n) {
+        Some(c) if c != n => redirect(&format!("/tickets/{c}")),
+        _ => render_ticket(&st, &ui, &n, flash_key(q.ok.as_deref()), None).await,
+    }
 }
 
 #[derive(Deserialize)]
