@@ -490,12 +490,10 @@ mod tests {
             ),
             3
         );
-        assert!(
-            PriorityMatrix {
-                cells: [[0, 1, 1], [1, 1, 1], [1, 1, 1]]
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(PriorityMatrix {
+            cells: [[0, 1, 1], [1, 1, 1], [1, 1, 1]]
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::TestApp;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 async fn submit(t: &TestApp, token: &str, body: Value) -> Value {
     let r = t.post("/api/v1/tickets", token, body).await;
@@ -426,12 +426,11 @@ async fn other_organizations_tickets_do_not_exist_for_customers() {
             "{}",
             t.name
         );
-        assert!(
-            t.get(&format!("/api/v1/tickets/{n}"), &agent)
-                .await
-                .text
-                .contains("上周也报过")
-        );
+        assert!(t
+            .get(&format!("/api/v1/tickets/{n}"), &agent)
+            .await
+            .text
+            .contains("上周也报过"));
     }
 }
 

@@ -1,17 +1,17 @@
-use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
 use serde::Deserialize;
-use yunwei_domain::ErrorCode;
 use yunwei_domain::ticket::PriorityMatrix;
+use yunwei_domain::ErrorCode;
 use yunwei_service::tickets::{NewTicket, TicketDetail, TicketQuery, TransitionInput};
 use yunwei_store::tickets::{Event, Ticket};
 
 use super::Page;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Auth, Ctx, JsonBody, Query};
+use crate::AppState;
 
 /// A ticket number in the path, as typed (`inc-2026-42` is `INC-2026-000042`); anything that is
 /// not one is a missing ticket.

@@ -17,7 +17,7 @@ use yunwei_service::views::{BulkInput, NewSavedView, QueueQuery, ViewFilters};
 use yunwei_store::tickets::Ticket;
 
 use super::pages::{blank, form_error, parse_uuid_opt};
-use super::{Layout, Ui, error_page, flash_key, fmt_time, redirect, render};
+use super::{error_page, flash_key, fmt_time, redirect, render, Layout, Ui};
 use crate::AppState;
 
 fn bad(ui: &Ui, code: ErrorCode) -> Response {
