@@ -12,7 +12,9 @@
 //! (../shared/peers/limits.py). Results go to bench/results/<size>-<store>.json; the Markdown
 //! report (--out) is rendered from every results file there plus bench/analysis.md.
 
+mod cmdb;
 mod gen;
+mod peer;
 mod report;
 mod run;
 mod text;
@@ -39,6 +41,8 @@ struct Args {
     concurrency: Vec<u32>,
     tickets: Option<u64>,
     generate_only: bool,
+    /// The CMDB benchmark (src/cmdb.rs) instead of the tickets.
+    cmdb: bool,
 }
 
 fn usage() -> ! {
@@ -47,6 +51,7 @@ fn usage() -> ! {
          \x20      [--secs N] [--tickets N] [--concurrency 1,8,32] [--skip-build] [--reuse-data] [--keep]\n\
          \x20      [--no-limits] [--retries N] [--report-only] [--generate-only]\n\
          quick: 20,000 tickets, 10 s per point; full: 1,000,000 tickets, 20 s per point.\n\
+         --cmdb: the CMDB benchmark instead (quick: ~13,000 CIs; full: ~100,000 CIs and ~500,000 relations).\n\
          PostgreSQL: a new database on $YUNWEI_BENCH_PG_URL (default postgres://yunwei:yunwei@127.0.0.1:5432/postgres)."
     );
     std::process::exit(2)
@@ -67,6 +72,7 @@ fn parse_args() -> Args {
         concurrency: vec![1, 8, 32],
         tickets: None,
         generate_only: false,
+        cmdb: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -78,7 +84,10 @@ fn parse_args() -> Args {
             "--secs" => a.secs = Some(val().parse().unwrap_or_else(|_| usage())),
             "--tickets" => a.tickets = Some(val().parse().unwrap_or_else(|_| usage())),
             "--concurrency" => {
-                a.concurrency = val().split(',').map(|s| s.trim().parse().unwrap_or_else(|_| usage())).collect()
+                a.concurrency = val()
+                    .split(',')
+                    .map(|s| s.trim().parse().unwrap_or_else(|_| usage()))
+                    .collect()
             }
             "--retries" => a.retries = val().parse().unwrap_or_else(|_| usage()),
             "--skip-build" => a.skip_build = true,
@@ -87,10 +96,13 @@ fn parse_args() -> Args {
             "--no-limits" => a.limits = false,
             "--report-only" => a.report_only = true,
             "--generate-only" => a.generate_only = true,
+            "--cmdb" => a.cmdb = true,
             _ => usage(),
         }
     }
-    if !matches!(a.size.as_str(), "quick" | "full") || a.stores.iter().any(|s| s != "sqlite" && s != "postgres") {
+    if !matches!(a.size.as_str(), "quick" | "full")
+        || a.stores.iter().any(|s| s != "sqlite" && s != "postgres")
+    {
         usage()
     }
     a
@@ -101,7 +113,10 @@ fn bench_dir() -> PathBuf {
 }
 
 fn root_dir() -> PathBuf {
-    bench_dir().parent().map(Path::to_path_buf).unwrap_or_default()
+    bench_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn sh(cmd: &str) -> String {
@@ -119,7 +134,11 @@ fn machine() -> Value {
         .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<u64>().ok())
+        })
         .unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -169,12 +188,20 @@ fn build(a: &Args) -> anyhow::Result<PathBuf> {
 }
 
 fn ensure_wrk() -> anyhow::Result<()> {
-    if Command::new("wrk").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+    if Command::new("wrk")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
         return Ok(());
     }
     eprintln!("== wrk missing: apt-get install -y wrk");
     let _ = Command::new("apt-get").arg("update").status();
-    let st = Command::new("apt-get").args(["install", "-y", "wrk"]).status()?;
+    let st = Command::new("apt-get")
+        .args(["install", "-y", "wrk"])
+        .status()?;
     if !st.success() {
         bail!("could not install wrk");
     }
@@ -188,7 +215,10 @@ fn with_db(url: &str, db: &str) -> String {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
     };
-    let query = tail.split_once('?').map(|x| format!("?{}", x.1)).unwrap_or_default();
+    let query = tail
+        .split_once('?')
+        .map(|x| format!("?{}", x.1))
+        .unwrap_or_default();
     format!("{scheme}://{hostpart}/{db}{query}")
 }
 
@@ -236,7 +266,10 @@ fn run_limits(a: &Args) -> anyhow::Result<Value> {
     let work = bench_dir().join("target/limits");
     std::fs::create_dir_all(&work)?;
     let runs = if a.size == "full" { "3" } else { "1" };
-    eprintln!("== machine limits: limits.py --runs {runs} (fsync, SQLite transactions; ~{} s)", if runs == "3" { 120 } else { 40 });
+    eprintln!(
+        "== machine limits: limits.py --runs {runs} (fsync, SQLite transactions; ~{} s)",
+        if runs == "3" { 120 } else { 40 }
+    );
     let load = run::loadavg();
     let out = Command::new("python3")
         .arg(&script)
@@ -266,10 +299,14 @@ fn write_lines(path: &Path, lines: impl IntoIterator<Item = String>) -> anyhow::
 }
 
 async fn bench_store(a: &Args, store: &str, bin: &Path, limits: &Value) -> anyhow::Result<Value> {
-    let n_tickets = a.tickets.unwrap_or(if a.size == "full" { 1_000_000 } else { 20_000 });
+    let n_tickets = a
+        .tickets
+        .unwrap_or(if a.size == "full" { 1_000_000 } else { 20_000 });
     let secs = a.secs.unwrap_or(if a.size == "full" { 20 } else { 10 });
     let stamp = sh("date -u +%Y%m%d-%H%M%S");
-    let run_dir = bench_dir().join("target/run").join(format!("{store}-{}-{stamp}", a.size));
+    let run_dir = bench_dir()
+        .join("target/run")
+        .join(format!("{store}-{}-{stamp}", a.size));
     std::fs::create_dir_all(&run_dir)?;
     let pg_base = std::env::var("YUNWEI_BENCH_PG_URL")
         .unwrap_or_else(|_| "postgres://yunwei:yunwei@127.0.0.1:5432/postgres".into());
@@ -290,7 +327,12 @@ async fn bench_store(a: &Args, store: &str, bin: &Path, limits: &Value) -> anyho
     };
     let res = bench_store_inner(a, store, &spec, &run_dir, n_tickets, secs, limits).await;
     if store == "postgres" && !a.keep {
-        if let Err(e) = pg_admin(&pg_base, &format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")).await {
+        if let Err(e) = pg_admin(
+            &pg_base,
+            &format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"),
+        )
+        .await
+        {
             eprintln!("   (could not drop {pg_name}: {e})");
         }
     }
@@ -324,13 +366,26 @@ async fn bench_store_inner(
         for f in ["numbers.txt", "requesters.txt"] {
             std::fs::copy(cache.join(f), run_dir.join(f))?;
         }
-        token = std::fs::read_to_string(cache.join("token.txt"))?.trim().to_string();
-        gen_info = serde_json::from_str::<Value>(&std::fs::read_to_string(cache.join("done.json"))?)?;
+        token = std::fs::read_to_string(cache.join("token.txt"))?
+            .trim()
+            .to_string();
+        gen_info =
+            serde_json::from_str::<Value>(&std::fs::read_to_string(cache.join("done.json"))?)?;
     } else {
         eprintln!("== {store}: new installation, agent account and API token");
         let mut c = spec.cli();
         let mut child = c
-            .args(["admin", "create-user", "--username", "bench-agent", "--role", "agent", "--display-name", "压测坐席", "--password-stdin"])
+            .args([
+                "admin",
+                "create-user",
+                "--username",
+                "bench-agent",
+                "--role",
+                "agent",
+                "--display-name",
+                "压测坐席",
+                "--password-stdin",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -344,9 +399,22 @@ async fn bench_store_inner(
         if !o.status.success() {
             bail!("create-user failed: {}", String::from_utf8_lossy(&o.stderr));
         }
-        let o = spec.cli().args(["admin", "create-token", "--username", "bench-agent", "--name", "bench"]).output()?;
+        let o = spec
+            .cli()
+            .args([
+                "admin",
+                "create-token",
+                "--username",
+                "bench-agent",
+                "--name",
+                "bench",
+            ])
+            .output()?;
         if !o.status.success() {
-            bail!("create-token failed: {}", String::from_utf8_lossy(&o.stderr));
+            bail!(
+                "create-token failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         token = String::from_utf8_lossy(&o.stdout).trim().to_string();
         // --- the data set, through yunwei_store with the server stopped
@@ -357,12 +425,21 @@ async fn bench_store_inner(
         db.close().await;
         eprintln!(
             "   {} tickets, {} timeline events, {} open, in {:.1} s ({:.0} tickets/s)",
-            g.tickets, g.events, g.open, g.seconds, g.tickets as f64 / g.seconds
+            g.tickets,
+            g.events,
+            g.open,
+            g.seconds,
+            g.tickets as f64 / g.seconds
         );
-        write_lines(&run_dir.join("numbers.txt"), g.numbers.iter().map(|n| format!("/api/v1/tickets/{n}")))?;
+        write_lines(
+            &run_dir.join("numbers.txt"),
+            g.numbers.iter().map(|n| format!("/api/v1/tickets/{n}")),
+        )?;
         write_lines(
             &run_dir.join("requesters.txt"),
-            g.requesters.iter().map(|r| format!("{} {}", r.org_id, r.user_id)),
+            g.requesters
+                .iter()
+                .map(|r| format!("{} {}", r.org_id, r.user_id)),
         )?;
         gen_info = json!({
             "tickets": g.tickets, "events": g.events, "open": g.open, "seconds": g.seconds,
@@ -385,21 +462,40 @@ async fn bench_store_inner(
     let size_of = |u: &str| {
         let u = u.to_string();
         let d = run_dir.to_path_buf();
-        async move { if u.starts_with("sqlite") { Ok(dir_bytes(&d)) } else { pg_size(&u).await } }
+        async move {
+            if u.starts_with("sqlite") {
+                Ok(dir_bytes(&d))
+            } else {
+                pg_size(&u).await
+            }
+        }
     };
     out["db_bytes_generated"] = json!(size_of(&spec.db_url).await?);
     // search word lists, queue
     write_lines(
         &run_dir.join("search_common.txt"),
-        text::SEARCH_COMMON.iter().map(|w| format!("/api/v1/tickets?q={}", run::urlenc(w))),
+        text::SEARCH_COMMON
+            .iter()
+            .map(|w| format!("/api/v1/tickets?q={}", run::urlenc(w))),
     )?;
     write_lines(
         &run_dir.join("search_none.txt"),
-        text::SEARCH_NONE.iter().map(|w| format!("/api/v1/tickets?q={}", run::urlenc(w))),
+        text::SEARCH_NONE
+            .iter()
+            .map(|w| format!("/api/v1/tickets?q={}", run::urlenc(w))),
     )?;
-    write_lines(&run_dir.join("queue.txt"), ["/api/v1/tickets?sort=queue&open=true&limit=50".to_string()])?;
+    write_lines(
+        &run_dir.join("queue.txt"),
+        ["/api/v1/tickets?sort=queue&open=true&limit=50".to_string()],
+    )?;
     if a.generate_only {
-        eprintln!("   database: {:.1} MB", f64::from(u32::try_from(out["db_bytes_generated"].as_u64().unwrap_or(0) / 1000).unwrap_or(u32::MAX)) / 1e3);
+        eprintln!(
+            "   database: {:.1} MB",
+            f64::from(
+                u32::try_from(out["db_bytes_generated"].as_u64().unwrap_or(0) / 1000)
+                    .unwrap_or(u32::MAX)
+            ) / 1e3
+        );
         return Ok(out);
     }
 
@@ -410,7 +506,10 @@ async fn bench_store_inner(
     let t0 = std::time::Instant::now();
     let o = spec.cli().args(["search", "rebuild"]).output()?;
     if !o.status.success() {
-        bail!("search rebuild failed: {}", String::from_utf8_lossy(&o.stderr));
+        bail!(
+            "search rebuild failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     out["search_rebuild_s"] = json!(t0.elapsed().as_secs_f64());
     eprintln!("   {}", String::from_utf8_lossy(&o.stdout).trim());
@@ -433,25 +532,47 @@ async fn bench_store_inner(
     out["startup_ms"] = json!(startups);
     std::thread::sleep(std::time::Duration::from_secs(3));
     out["idle_rss_kib"] = json!(run::status_kib(server.pid, "VmRSS:"));
-    eprintln!("   idle RSS {:.1} MiB", run::status_kib(server.pid, "VmRSS:") as f64 / 1024.0);
+    eprintln!(
+        "   idle RSS {:.1} MiB",
+        run::status_kib(server.pid, "VmRSS:") as f64 / 1024.0
+    );
 
     // --- sanity: the lists answer, and with the expected number of items
     let mut sanity = serde_json::Map::new();
     let count_items = |b: &str| b.matches("\"number\":").count();
     for (name, path) in [
-        ("queue", "/api/v1/tickets?sort=queue&open=true&limit=50".to_string()),
-        ("search_common", format!("/api/v1/tickets?q={}", run::urlenc(text::SEARCH_COMMON[0]))),
-        ("search_none", format!("/api/v1/tickets?q={}", run::urlenc(text::SEARCH_NONE[0]))),
+        (
+            "queue",
+            "/api/v1/tickets?sort=queue&open=true&limit=50".to_string(),
+        ),
+        (
+            "search_common",
+            format!("/api/v1/tickets?q={}", run::urlenc(text::SEARCH_COMMON[0])),
+        ),
+        (
+            "search_none",
+            format!("/api/v1/tickets?q={}", run::urlenc(text::SEARCH_NONE[0])),
+        ),
     ] {
         let t = Instant::now();
         let (st, body) = run::http(server.port, "GET", &path, Some(&token), None)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        sanity.insert(name.into(), json!({"status": st, "items": count_items(&body), "first_ms": ms}));
+        sanity.insert(
+            name.into(),
+            json!({"status": st, "items": count_items(&body), "first_ms": ms}),
+        );
         if st != 200 {
-            bail!("{name}: HTTP {st}: {}", body.chars().take(300).collect::<String>());
+            bail!(
+                "{name}: HTTP {st}: {}",
+                body.chars().take(300).collect::<String>()
+            );
         }
     }
-    let first = std::fs::read_to_string(run_dir.join("numbers.txt"))?.lines().next().unwrap_or("").to_string();
+    let first = std::fs::read_to_string(run_dir.join("numbers.txt"))?
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
     let (st, _) = run::http(server.port, "GET", &first, Some(&token), None)?;
     sanity.insert("get".into(), json!({"status": st}));
     if st != 200 {
@@ -472,8 +593,20 @@ async fn bench_store_inner(
     let mut results = serde_json::Map::new();
     for (name, mode, list) in endpoints {
         let list = run_dir.join(list);
-        let l = run::Load { name, lua: &lua, mode, list: &list, token: &token, port: server.port, pid: server.pid, pg: store == "postgres" };
-        eprintln!("== {store}: {name} (warm-up 3 s at c=8, then {secs} s at c = {:?})", a.concurrency);
+        let l = run::Load {
+            name,
+            lua: &lua,
+            mode,
+            list: &list,
+            token: &token,
+            port: server.port,
+            pid: server.pid,
+            pg: store == "postgres",
+        };
+        eprintln!(
+            "== {store}: {name} (warm-up 3 s at c=8, then {secs} s at c = {:?})",
+            a.concurrency
+        );
         let _ = run::wrk_once(&l, 8, 3, 0.0)?;
         let mut per_c = serde_json::Map::new();
         for &c in &a.concurrency {
@@ -490,7 +623,13 @@ async fn bench_store_inner(
         out["after_load_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
         out["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
     );
-    let (_, body) = run::http(server.port, "GET", "/api/v1/tickets?limit=1", Some(&token), None)?;
+    let (_, body) = run::http(
+        server.port,
+        "GET",
+        "/api/v1/tickets?limit=1",
+        Some(&token),
+        None,
+    )?;
     out["tickets_after"] = json!(body.contains("\"number\""));
     server.stop()?;
     out["db_bytes_after"] = json!(size_of(&spec.db_url).await?);
@@ -506,7 +645,19 @@ async fn main() -> anyhow::Result<()> {
     let a = parse_args();
     let results_dir = bench_dir().join("results");
     std::fs::create_dir_all(&results_dir)?;
-    if !a.report_only {
+    if a.cmdb && !a.report_only {
+        ensure_wrk()?;
+        let bin = build(&a)?;
+        for store in &a.stores {
+            let r = cmdb::bench_store(&a, store, &bin)
+                .await
+                .with_context(|| format!("CMDB benchmark on {store}"))?;
+            let path = results_dir.join(format!("cmdb-{}-{store}.json", a.size));
+            std::fs::write(&path, serde_json::to_string_pretty(&r)?)?;
+            eprintln!("== results: {}", path.display());
+        }
+    }
+    if !a.report_only && !a.cmdb {
         ensure_wrk()?;
         let bin = build(&a)?;
         let limits = if a.limits && !a.generate_only && a.stores.iter().any(|s| s == "sqlite") {
@@ -515,7 +666,9 @@ async fn main() -> anyhow::Result<()> {
             Value::Null
         };
         for store in &a.stores {
-            let r = bench_store(&a, store, &bin, &limits).await.with_context(|| format!("benchmark on {store}"))?;
+            let r = bench_store(&a, store, &bin, &limits)
+                .await
+                .with_context(|| format!("benchmark on {store}"))?;
             if a.generate_only {
                 continue;
             }

@@ -41,16 +41,33 @@ fn ms(x: f64) -> String {
 }
 
 const LABELS: &[(&str, &str)] = &[
-    ("get", "GET one ticket `/api/v1/tickets/{number}` (random existing)"),
+    (
+        "get",
+        "GET one ticket `/api/v1/tickets/{number}` (random existing)",
+    ),
     ("queue", "agent queue `?sort=queue&open=true&limit=50`"),
-    ("search_common", "search `?q=` a common word (打印机, VPN, 无法登录 …; each in a few % of tickets)"),
-    ("search_none", "search `?q=` a word in no ticket (量子计算 …: reads every ticket)"),
-    ("create", "create `POST /api/v1/tickets` (durable: committed before the answer)"),
+    (
+        "search_common",
+        "search `?q=` a common word (打印机, VPN, 无法登录 …; each in a few % of tickets)",
+    ),
+    (
+        "search_none",
+        "search `?q=` a word in no ticket (量子计算 …: reads every ticket)",
+    ),
+    (
+        "create",
+        "create `POST /api/v1/tickets` (durable: committed before the answer)",
+    ),
 ];
 
 fn load(results: &Path) -> Vec<Value> {
     let mut v = Vec::new();
-    for name in ["full-sqlite", "quick-sqlite", "full-postgres", "quick-postgres"] {
+    for name in [
+        "full-sqlite",
+        "quick-sqlite",
+        "full-postgres",
+        "quick-postgres",
+    ] {
         if let Ok(s) = std::fs::read_to_string(results.join(format!("{name}.json"))) {
             if let Ok(j) = serde_json::from_str::<Value>(&s) {
                 v.push(j);
@@ -154,26 +171,56 @@ fn section(md: &mut String, r: &Value) {
             format!("Generated through `yunwei_store` in {:.1} s ({} tickets/s, {} tickets per transaction).", f(&g["seconds"]), num(f(&g["tickets_per_s"])), g["batch"])
         }
     );
-    let su: Vec<f64> = r["startup_ms"].as_array().map(|a| a.iter().map(f).collect()).unwrap_or_default();
+    let su: Vec<f64> = r["startup_ms"]
+        .as_array()
+        .map(|a| a.iter().map(f).collect())
+        .unwrap_or_default();
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let _ = writeln!(
         md,
         "| start-up (spawn → `/readyz` 200), 3 starts | {} ms (median {} ms) |",
-        su.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", "),
+        su.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         format!("{:.0}", median(&su))
     );
-    let _ = writeln!(md, "| idle RSS (3 s after start) | {} |", mib(&r["idle_rss_kib"]));
-    let _ = writeln!(md, "| RSS under load (max sampled every 100 ms) | {:.1} MiB |", max_rss_under_load(r) / 1024.0);
-    let _ = writeln!(md, "| peak RSS (VmHWM, whole run) | {} |", mib(&r["peak_rss_kib"]));
-    let _ = writeln!(md, "| RSS 5 s after the load | {} |", mib(&r["after_load_rss_kib"]));
-    let what = if pg { "`pg_database_size`" } else { "yunwei.db + -wal + -shm" };
+    let _ = writeln!(
+        md,
+        "| idle RSS (3 s after start) | {} |",
+        mib(&r["idle_rss_kib"])
+    );
+    let _ = writeln!(
+        md,
+        "| RSS under load (max sampled every 100 ms) | {:.1} MiB |",
+        max_rss_under_load(r) / 1024.0
+    );
+    let _ = writeln!(
+        md,
+        "| peak RSS (VmHWM, whole run) | {} |",
+        mib(&r["peak_rss_kib"])
+    );
+    let _ = writeln!(
+        md,
+        "| RSS 5 s after the load | {} |",
+        mib(&r["after_load_rss_kib"])
+    );
+    let what = if pg {
+        "`pg_database_size`"
+    } else {
+        "yunwei.db + -wal + -shm"
+    };
     let _ = writeln!(
         md,
         "| database on disk after generation ({what}) | {:.1} MB ({:.2} KB per ticket) |",
         f(&r["db_bytes_generated"]) / 1e6,
         f(&r["db_bytes_generated"]) / n.max(1.0) / 1e3
     );
-    let _ = writeln!(md, "| database on disk after the run (incl. the tickets created) | {:.1} MB |", f(&r["db_bytes_after"]) / 1e6);
+    let _ = writeln!(
+        md,
+        "| database on disk after the run (incl. the tickets created) | {:.1} MB |",
+        f(&r["db_bytes_after"]) / 1e6
+    );
     if pg {
         let _ = writeln!(md, "| note | RSS is yunwei's process only; PostgreSQL's own memory is not counted. DB CPU = all `postgres` processes |");
     }
@@ -183,9 +230,15 @@ fn section(md: &mut String, r: &Value) {
         "| request | c | req/s | p50 ms | p99 ms | max ms | non-2xx | server CPU ms/req |{} max RSS MiB | load1 | other CPU % |",
         if pg { " PostgreSQL CPU ms/req |" } else { "" }
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|{}---|---|---|", if pg { "---|" } else { "" });
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|{}---|---|---|",
+        if pg { "---|" } else { "" }
+    );
     for (key, label) in LABELS {
-        let Some(pc) = r["results"][key].as_object() else { continue };
+        let Some(pc) = r["results"][key].as_object() else {
+            continue;
+        };
         let mut cs: Vec<(&String, &Value)> = pc.iter().collect();
         cs.sort_by_key(|(c, _)| c.parse::<u32>().unwrap_or(0));
         for (c, x) in cs {
@@ -209,13 +262,21 @@ fn section(md: &mut String, r: &Value) {
                 md,
                 "| {label} | {c} | {}{} | {} | {} | {} | {} | {:.2} |{} {:.0} | {:.2} | {:.0} |",
                 num(f(&x["rps"])),
-                if attempts > 1 { format!(" ({attempts} runs, least disturbed)") } else { String::new() },
+                if attempts > 1 {
+                    format!(" ({attempts} runs, least disturbed)")
+                } else {
+                    String::new()
+                },
                 ms(f(&x["p50_ms"])),
                 ms(f(&x["p99_ms"])),
                 ms(f(&x["max_ms"])),
                 format!("{:.0}", f(&x["non_2xx"]) + f(&x["socket_errors"])),
                 f(&x["server_cpu_ms_per_req"]),
-                if pg { format!(" {:.2} |", f(&x["db_cpu_ms_per_req"])) } else { String::new() },
+                if pg {
+                    format!(" {:.2} |", f(&x["db_cpu_ms_per_req"]))
+                } else {
+                    String::new()
+                },
                 f(&x["max_rss_kib"]) / 1024.0,
                 f(&x["load_before"][0]),
                 f(&x["other_cpu_pct"]),
@@ -245,11 +306,37 @@ fn limits_section(md: &mut String, r: &Value) {
         l["runs"], r["size"].as_str().unwrap_or(""), f(&l["load_before"][0]), f(&l["load_after"][0]), l["sqlite_version"].as_str().unwrap_or("")
     );
     let _ = writeln!(md, "| what | per second |\n|---|---|");
-    let _ = writeln!(md, "| 4 KiB write + fdatasync, same block | {} |", num(f(&l["fsync_overwrite"]["median_ops_s"])));
-    let _ = writeln!(md, "| 4 KiB write + fdatasync, appending | {} |", num(f(&l["fsync_append"]["median_ops_s"])));
-    for (k, name) in [("sqlite_WAL_NORMAL", "WAL, synchronous=NORMAL (not durable at power loss)"), ("sqlite_WAL_FULL", "WAL, synchronous=FULL (yunwei's setting)"), ("sqlite_DELETE_FULL", "rollback journal, FULL")] {
-        let _ = writeln!(md, "| SQLite {name}: one-row transactions | {} |", num(single(k)));
-        let _ = writeln!(md, "| SQLite {name}: rows in 1,000-row transactions | {} |", num(batch(k)));
+    let _ = writeln!(
+        md,
+        "| 4 KiB write + fdatasync, same block | {} |",
+        num(f(&l["fsync_overwrite"]["median_ops_s"]))
+    );
+    let _ = writeln!(
+        md,
+        "| 4 KiB write + fdatasync, appending | {} |",
+        num(f(&l["fsync_append"]["median_ops_s"]))
+    );
+    for (k, name) in [
+        (
+            "sqlite_WAL_NORMAL",
+            "WAL, synchronous=NORMAL (not durable at power loss)",
+        ),
+        (
+            "sqlite_WAL_FULL",
+            "WAL, synchronous=FULL (yunwei's setting)",
+        ),
+        ("sqlite_DELETE_FULL", "rollback journal, FULL"),
+    ] {
+        let _ = writeln!(
+            md,
+            "| SQLite {name}: one-row transactions | {} |",
+            num(single(k))
+        );
+        let _ = writeln!(
+            md,
+            "| SQLite {name}: rows in 1,000-row transactions | {} |",
+            num(batch(k))
+        );
     }
     let lim = single("sqlite_WAL_FULL");
     if let Some(pc) = r["results"]["create"].as_object() {
@@ -257,7 +344,13 @@ fn limits_section(md: &mut String, r: &Value) {
         cs.sort_by_key(|(c, _)| c.parse::<u32>().unwrap_or(0));
         let shares: Vec<String> = cs
             .iter()
-            .map(|(c, x)| format!("c={c}: {} /s = **{:.0} %**", num(f(&x["rps"])), 100.0 * f(&x["rps"]) / lim.max(1.0)))
+            .map(|(c, x)| {
+                format!(
+                    "c={c}: {} /s = **{:.0} %**",
+                    num(f(&x["rps"])),
+                    100.0 * f(&x["rps"]) / lim.max(1.0)
+                )
+            })
             .collect();
         let _ = writeln!(
             md,
@@ -288,7 +381,11 @@ fn p99s(r: &Value, key: &str) -> Vec<(u32, f64)> {
         .map(|o| {
             o.iter()
                 .map(|(c, x)| {
-                    let p = if f(&x["ok"]) < 1.0 { f64::INFINITY } else { f(&x["p99_ms"]) };
+                    let p = if f(&x["ok"]) < 1.0 {
+                        f64::INFINITY
+                    } else {
+                        f(&x["p99_ms"])
+                    };
                     (c.parse().unwrap_or(0), p)
                 })
                 .collect()
@@ -309,13 +406,23 @@ fn latency_verdict(v: &[(u32, f64)], limit: f64) -> String {
     if ok.is_empty() {
         "**not met**".into()
     } else {
-        format!("**not met** at every c (met at c = {})", ok.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))
+        format!(
+            "**not met** at every c (met at c = {})",
+            ok.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
 fn targets(md: &mut String, all: &[Value]) {
-    let quick = all.iter().find(|r| r["store"] == "sqlite" && r["size"] == "quick");
-    let full = all.iter().find(|r| r["store"] == "sqlite" && r["size"] == "full");
+    let quick = all
+        .iter()
+        .find(|r| r["store"] == "sqlite" && r["size"] == "quick");
+    let full = all
+        .iter()
+        .find(|r| r["store"] == "sqlite" && r["size"] == "full");
     let Some(main) = full.or(quick) else { return };
     let at = |r: &Value| format!("{} tickets", num(f(&r["tickets"])));
     let big = full.is_some();
@@ -337,14 +444,31 @@ fn targets(md: &mut String, all: &[Value]) {
         if ok { "**met**" } else { "**not met**" }
     );
     let (b, c) = best_rps(main, "get");
-    let _ = writeln!(md, "| ≥ 10,000 single-ticket reads/s | {} /s (best, at c={c}) | {} |", num(b), if b >= 10_000.0 { "**met**" } else { "**not met**" });
-    for (key, name) in [("queue", "agent queue p99 < 50 ms"), ("search_common", "search p99 < 50 ms (common word)"), ("search_none", "search p99 < 50 ms (word in no ticket)")] {
+    let _ = writeln!(
+        md,
+        "| ≥ 10,000 single-ticket reads/s | {} /s (best, at c={c}) | {} |",
+        num(b),
+        if b >= 10_000.0 {
+            "**met**"
+        } else {
+            "**not met**"
+        }
+    );
+    for (key, name) in [
+        ("queue", "agent queue p99 < 50 ms"),
+        ("search_common", "search p99 < 50 ms (common word)"),
+        ("search_none", "search p99 < 50 ms (word in no ticket)"),
+    ] {
         let v = p99s(main, key);
         let _ = writeln!(
             md,
             "| {name} at 1,000,000 tickets | p99 {} (at {}) | {}{} |",
             v.iter()
-                .map(|x| if x.1.is_finite() { format!("c={}: {} ms", x.0, ms(x.1)) } else { format!("c={}: none completed", x.0) })
+                .map(|x| if x.1.is_finite() {
+                    format!("c={}: {} ms", x.0, ms(x.1))
+                } else {
+                    format!("c={}: none completed", x.0)
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             at(main),
@@ -352,13 +476,44 @@ fn targets(md: &mut String, all: &[Value]) {
             if big { "" } else { " (at this size)" }
         );
     }
-    let su: Vec<f64> = main["startup_ms"].as_array().map(|a| a.iter().map(f).collect()).unwrap_or_default();
+    let su: Vec<f64> = main["startup_ms"]
+        .as_array()
+        .map(|a| a.iter().map(f).collect())
+        .unwrap_or_default();
     let sm = median(&su);
-    let _ = writeln!(md, "| start-up < 1 s with the full data set | median {sm:.0} ms at {} | {}{} |", at(main), if sm < 1000.0 { "**met**" } else { "**not met**" }, if big { "" } else { " (at this size)" });
+    let _ = writeln!(
+        md,
+        "| start-up < 1 s with the full data set | median {sm:.0} ms at {} | {}{} |",
+        at(main),
+        if sm < 1000.0 {
+            "**met**"
+        } else {
+            "**not met**"
+        },
+        if big { "" } else { " (at this size)" }
+    );
     let idle = f(&main["idle_rss_kib"]) / 1024.0;
-    let _ = writeln!(md, "| idle RSS < 50 MB | {idle:.1} MiB ({:.1} MB) | {} |", idle * 1.048576, if idle * 1.048576 < 50.0 { "**met**" } else { "**not met**" });
+    let _ = writeln!(
+        md,
+        "| idle RSS < 50 MB | {idle:.1} MiB ({:.1} MB) | {} |",
+        idle * 1.048576,
+        if idle * 1.048576 < 50.0 {
+            "**met**"
+        } else {
+            "**not met**"
+        }
+    );
     let peak = f(&main["peak_rss_kib"]) / 1024.0;
-    let _ = writeln!(md, "| RSS < 300 MB under load | peak {peak:.1} MiB ({:.1} MB) | {} |", peak * 1.048576, if peak * 1.048576 < 300.0 { "**met**" } else { "**not met**" });
+    let _ = writeln!(
+        md,
+        "| RSS < 300 MB under load | peak {peak:.1} MiB ({:.1} MB) | {} |",
+        peak * 1.048576,
+        if peak * 1.048576 < 300.0 {
+            "**met**"
+        } else {
+            "**not met**"
+        }
+    );
     if big {
         if let Some(q) = quick {
             let v = |r: &Value, k: &str, c: &str| num(f(&r["results"][k][c]["rps"]));
@@ -390,7 +545,10 @@ fn rt(md: &mut String, all: &[Value]) {
             .join(" / ")
     };
     let (s, p) = (pick("sqlite"), pick("postgres"));
-    let size = |r: Option<&Value>| r.map(|r| num(f(&r["tickets"]))).unwrap_or_else(|| "—".into());
+    let size = |r: Option<&Value>| {
+        r.map(|r| num(f(&r["tickets"])))
+            .unwrap_or_else(|| "—".into())
+    };
     let _ = writeln!(
         md,
         "\n## Compared with Request Tracker 5\n\n\
@@ -404,10 +562,29 @@ fn rt(md: &mut String, all: &[Value]) {
     );
     let _ = writeln!(md, "| request | RT5 on SQLite | yunwei on SQLite | RT5 on PostgreSQL | yunwei on PostgreSQL |\n|---|---|---|---|---|");
     let _ = writeln!(md, "| create a ticket | 1.5 / 1.2 / 0.1–1.4 (p99 up to 40 s, \"database is locked\" errors) | {} | 2.9 / 4.2 / 4.0 | {} |", y(s, "create"), y(p, "create"));
-    let _ = writeln!(md, "| get one ticket | 31.5 / 51.4 / 52.1 | {} | 29 / 47 / 50 | {} |", y(s, "get"), y(p, "get"));
+    let _ = writeln!(
+        md,
+        "| get one ticket | 31.5 / 51.4 / 52.1 | {} | 29 / 47 / 50 | {} |",
+        y(s, "get"),
+        y(p, "get")
+    );
     let _ = writeln!(md, "| search (RT: ~1 % of tickets match; yunwei: a common word, a few % match) | 56 / 88 / 106 | {} | 37 / 79 / 77 | {} |", y(s, "search_common"), y(p, "search_common"));
-    let _ = writeln!(md, "| search, word in no ticket (reads every ticket) | — | {} | — | {} |", y(s, "search_none"), y(p, "search_none"));
-    let rss = |r: Option<&Value>| r.map(|r| format!("{:.0} MiB idle, {:.0} MiB peak", f(&r["idle_rss_kib"]) / 1024.0, f(&r["peak_rss_kib"]) / 1024.0)).unwrap_or_else(|| "—".into());
+    let _ = writeln!(
+        md,
+        "| search, word in no ticket (reads every ticket) | — | {} | — | {} |",
+        y(s, "search_none"),
+        y(p, "search_none")
+    );
+    let rss = |r: Option<&Value>| {
+        r.map(|r| {
+            format!(
+                "{:.0} MiB idle, {:.0} MiB peak",
+                f(&r["idle_rss_kib"]) / 1024.0,
+                f(&r["peak_rss_kib"]) / 1024.0
+            )
+        })
+        .unwrap_or_else(|| "—".into())
+    };
     let kb = |r: Option<&Value>| {
         r.map(|r| {
             format!(
@@ -418,9 +595,17 @@ fn rt(md: &mut String, all: &[Value]) {
         })
         .unwrap_or_else(|| "—".into())
     };
-    let s_disk = all.iter().find(|r| r["store"] == "sqlite" && r["size"] == "full").or(s);
+    let s_disk = all
+        .iter()
+        .find(|r| r["store"] == "sqlite" && r["size"] == "full")
+        .or(s);
     let _ = writeln!(md, "| memory | ~250 MB PSS idle, 1.0–1.3 GB under load (11 processes) | {} (one process, RSS) | same | {} (yunwei only) |", rss(s), rss(p));
-    let _ = writeln!(md, "| disk | ~2.2 KB per ticket | {} | — | {} |", kb(s_disk), kb(p));
+    let _ = writeln!(
+        md,
+        "| disk | ~2.2 KB per ticket | {} | — | {} |",
+        kb(s_disk),
+        kb(p)
+    );
 }
 
 pub fn render(results: &Path, analysis: &Path) -> anyhow::Result<String> {
@@ -456,11 +641,27 @@ pub fn render(results: &Path, analysis: &Path) -> anyhow::Result<String> {
     );
     if let Some(m) = all.first().map(|r| &r["machine"]) {
         let _ = writeln!(md, "## Machine\n\n| | |\n|---|---|");
-        let _ = writeln!(md, "| CPUs | {} × {} |", m["nproc"].as_str().unwrap_or(""), m["cpu"].as_str().unwrap_or(""));
+        let _ = writeln!(
+            md,
+            "| CPUs | {} × {} |",
+            m["nproc"].as_str().unwrap_or(""),
+            m["cpu"].as_str().unwrap_or("")
+        );
         let _ = writeln!(md, "| memory | {:.1} GiB |", f(&m["mem_gib"]));
         let _ = writeln!(md, "| kernel | {} |", m["kernel"].as_str().unwrap_or(""));
-        let _ = writeln!(md, "| disk (`df -hT` of the data) | `{}` |", m["df"].as_str().unwrap_or(""));
-        let _ = writeln!(md, "| software | {}, {}, {}, SQLite (bundled by sqlx; Python's for limits.py: {}) |", m["rustc"].as_str().unwrap_or(""), m["wrk"].as_str().unwrap_or(""), m["postgres"].as_str().unwrap_or(""), m["sqlite_python"].as_str().unwrap_or(""));
+        let _ = writeln!(
+            md,
+            "| disk (`df -hT` of the data) | `{}` |",
+            m["df"].as_str().unwrap_or("")
+        );
+        let _ = writeln!(
+            md,
+            "| software | {}, {}, {}, SQLite (bundled by sqlx; Python's for limits.py: {}) |",
+            m["rustc"].as_str().unwrap_or(""),
+            m["wrk"].as_str().unwrap_or(""),
+            m["postgres"].as_str().unwrap_or(""),
+            m["sqlite_python"].as_str().unwrap_or("")
+        );
         let _ = writeln!(md, "\nThe machine is shared: other sessions compile on the same 2 cores at times, so each point records the load average before it and the CPU share other processes took during it (\"other CPU %\", of both cores).");
     }
     targets(&mut md, &all);
@@ -471,7 +672,10 @@ pub fn render(results: &Path, analysis: &Path) -> anyhow::Result<String> {
             limits_section(&mut md, r);
         }
     }
-    rt(&mut md, &all);
+    if !crate::peer::report(&mut md, results) {
+        rt(&mut md, &all);
+    }
+    crate::cmdb::report(&mut md, results);
     if let Ok(a) = std::fs::read_to_string(analysis) {
         let _ = writeln!(md, "\n{}", a.trim_end());
     }

@@ -46,6 +46,8 @@ function init(args)
    end
    math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
    wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "")
+   -- BENCH_COOKIE: a session cookie for the HTML pages (the CMDB benchmark's CI page)
+   if os.getenv("BENCH_COOKIE") then wrk.headers["Cookie"] = os.getenv("BENCH_COOKIE") end
    if mode == "create" then
       wrk.method = "POST"
       wrk.headers["Content-Type"] = "application/json"

@@ -1,5 +1,5 @@
-//! yunwei-search: a node's full-text index of tickets (tantivy on local disk, memory-mapped),
-//! with Chinese word segmentation.
+//! yunwei-search: a node's full-text indexes of tickets and of configuration items ([`ci`])
+//! (tantivy on local disk, memory-mapped), with Chinese word segmentation.
 //!
 //! Every text is indexed twice: segmented by jieba (search mode, English lowercased) and as
 //! CJK bigrams with positions. A query's whitespace-separated parts must all match. A part
@@ -21,6 +21,7 @@
 //! audit sequence number it covers. Its files live in `<dir>/v<SCHEMA_VERSION>`: an index of
 //! another schema version is removed and rebuilt from the database.
 
+pub mod ci;
 pub mod tokenize;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDo
 use uuid::Uuid;
 use yunwei_service::search::{IndexError, SearchRequest, TicketDoc, TicketIndex};
 
+pub use ci::CiSearchIndex;
 use tokenize::{BigramTokenizer, JiebaTokenizer, BIGRAM, JIEBA};
 
 /// Bump when the schema or the tokenizers change: the index is then rebuilt.
@@ -128,12 +130,13 @@ fn schema() -> (Schema, Fields) {
     (b.build(), f)
 }
 
-/// A ticket index in a directory of this node.
-pub struct TicketSearchIndex {
+/// One tantivy index in a versioned directory of this node (`<dir>/v<version>`), with the
+/// audit seq its last commit covers. Shared by the ticket and the CI index.
+pub(crate) struct Store {
     dir: PathBuf,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
-    f: Fields,
+    version: u32,
     /// The committed payload's seq.
     seq: Mutex<Option<i64>>,
 }
@@ -152,14 +155,18 @@ fn err(e: impl std::fmt::Display) -> IndexError {
     e.to_string().into()
 }
 
-impl TicketSearchIndex {
-    /// Open the index under `dir` (created if missing; an index of another schema version
-    /// there is removed). Takes the directory's writer lock: one process per index.
-    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+impl Store {
+    /// Open the index of `schema` under `dir` (created if missing; an index of another
+    /// version there is removed). Takes the directory's writer lock: one process per index.
+    pub(crate) fn open(
+        dir: &Path,
+        version: u32,
+        schema: Schema,
+        writer_memory: usize,
+    ) -> Result<Self, OpenError> {
         let io = |e: &dyn std::fmt::Display| OpenError::Io(dir.to_path_buf(), e.to_string());
-        let path = dir.join(format!("v{SCHEMA_VERSION}"));
+        let path = dir.join(format!("v{version}"));
         std::fs::create_dir_all(&path).map_err(|e| io(&e))?;
-        let (schema, f) = schema();
         let index = if path.join("meta.json").exists() {
             match Index::open_in_dir(&path) {
                 Ok(i) if i.schema() == schema => i,
@@ -183,18 +190,18 @@ impl TicketSearchIndex {
         index.tokenizers().register(JIEBA, JiebaTokenizer);
         index.tokenizers().register(BIGRAM, BigramTokenizer);
         let writer = index
-            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+            .writer_with_num_threads(1, writer_memory)
             .map_err(|e| match e {
                 tantivy::TantivyError::LockFailure(..) => OpenError::Busy(path.clone()),
                 e => io(&e),
             })?;
-        // Holding the lock: indexes of other schema versions are ours to remove.
+        // Holding the lock: indexes of other versions are ours to remove.
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 let old = name
                     .strip_prefix('v')
-                    .is_some_and(|v| v.parse::<u32>().is_ok_and(|n| n != SCHEMA_VERSION));
+                    .is_some_and(|v| v.parse::<u32>().is_ok_and(|n| n != version));
                 if old && e.path().is_dir() {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
@@ -210,29 +217,198 @@ impl TicketSearchIndex {
             .map_err(|e| io(&e))?
             .payload
             .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
-            .filter(|p| p.schema == SCHEMA_VERSION)
+            .filter(|p| p.schema == version)
             .and_then(|p| p.seq);
         Ok(Self {
             dir: path,
             reader,
             writer: Mutex::new(writer),
-            f,
+            version,
             seq: Mutex::new(seq),
+        })
+    }
+
+    pub(crate) fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    pub(crate) fn writer(&self) -> Result<MutexGuard<'_, IndexWriter>, IndexError> {
+        self.writer.lock().map_err(|_| err("index writer poisoned"))
+    }
+
+    pub(crate) fn indexed_seq(&self) -> Option<i64> {
+        self.seq.lock().map(|s| *s).unwrap_or(None)
+    }
+
+    pub(crate) fn commit(&self, seq: Option<i64>) -> Result<(), IndexError> {
+        let mut w = self.writer()?;
+        let payload = serde_json::to_string(&Payload {
+            schema: self.version,
+            seq,
+        })
+        .map_err(err)?;
+        let mut prepared = w.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.reader.reload()?;
+        *self.seq.lock().map_err(|_| err("index state poisoned"))? = seq;
+        Ok(())
+    }
+
+    pub(crate) fn clear(&self) -> Result<(), IndexError> {
+        self.writer()?.delete_all_documents()?;
+        self.commit(None)
+    }
+
+    /// The stored ids of the best `limit` documents after `offset`.
+    pub(crate) fn top_ids(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        id: Field,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, IndexError> {
+        let top = searcher.search(
+            query,
+            &TopDocs::with_limit(limit)
+                .and_offset(offset)
+                .order_by_score(),
+        )?;
+        let mut ids = Vec::with_capacity(top.len());
+        for (_, addr) in top {
+            let d: TantivyDocument = searcher.doc(addr)?;
+            if let Some(id) = d
+                .get_first(id)
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<Uuid>().ok())
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// The text query of one whitespace-separated part of a query, or None when it holds no word.
+///
+/// Words mode, when every jieba word of the part is a word of at least two characters that
+/// the index holds in one of `word_fields`: each word must be in one of them (scored with
+/// their boosts). Otherwise bigram mode: the part's bigrams as a phrase in one of
+/// `gram_fields` (the last partial word or a lone character as a prefix), which finds any
+/// substring. Words mode is the cheap one (no positions), bigram mode the one that never
+/// misses.
+pub(crate) fn text_query(
+    searcher: &Searcher,
+    part: &str,
+    word_fields: &[(Field, f32)],
+    gram_fields: &[(Field, f32)],
+) -> Option<Box<dyn Query>> {
+    let mut words: Vec<String> = tokenize::jieba_tokens(part, false)
+        .into_iter()
+        .map(|t| t.text)
+        .collect();
+    words.sort();
+    words.dedup();
+    let grams = tokenize::bigram_tokens(part);
+    if words.is_empty() && grams.is_empty() {
+        return None;
+    }
+    let known = |w: &String| {
+        word_fields.iter().any(|(field, _)| {
+            searcher
+                .doc_freq(&Term::from_field_text(*field, w))
+                .is_ok_and(|n| n > 0)
+        })
+    };
+    let words_mode = !words.is_empty()
+        && words
+            .iter()
+            .all(|w| (w.chars().count() > 1 || !w.chars().any(tokenize::is_cjk)) && known(w));
+    let boosted = |q: Box<dyn Query>, boost: f32| -> Box<dyn Query> {
+        if boost == 1.0 {
+            q
+        } else {
+            Box::new(BoostQuery::new(q, boost))
+        }
+    };
+    if words_mode {
+        let term = |field: Field, text: &str, boost: f32| -> (Occur, Box<dyn Query>) {
+            let q = TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::WithFreqs,
+            );
+            (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
+        };
+        let all: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .map(|w| {
+                let any: Vec<(Occur, Box<dyn Query>)> = word_fields
+                    .iter()
+                    .map(|(field, boost)| term(*field, w, *boost))
+                    .collect();
+                let q: Box<dyn Query> = Box::new(BooleanQuery::new(any));
+                (Occur::Must, q)
+            })
+            .collect();
+        return Some(Box::new(BooleanQuery::new(all)));
+    }
+    // The last word may be typed only in part ("VP", "0001", a lone 网).
+    let prefix_last = grams
+        .last()
+        .is_some_and(|t| t.text.chars().count() == 1 || !t.text.chars().any(tokenize::is_cjk));
+    let any: Vec<(Occur, Box<dyn Query>)> = gram_fields
+        .iter()
+        .map(|(field, boost)| {
+            let terms: Vec<Term> = grams
+                .iter()
+                .map(|t| Term::from_field_text(*field, &t.text))
+                .collect();
+            let q: Box<dyn Query> = match (terms.len(), prefix_last) {
+                (_, true) => Box::new(PhrasePrefixQuery::new(terms)),
+                (1, false) => Box::new(TermQuery::new(
+                    terms[0].clone(),
+                    IndexRecordOption::WithFreqs,
+                )),
+                (_, false) => Box::new(PhraseQuery::new(terms)),
+            };
+            (Occur::Should, boosted(q, *boost))
+        })
+        .collect();
+    Some(Box::new(BooleanQuery::new(any)))
+}
+
+/// A filter on a string field: must match, adds nothing to the score.
+pub(crate) fn filter(field: Field, v: &str) -> Box<dyn Query> {
+    let q = TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic);
+    Box::new(ConstScoreQuery::new(Box::new(q), 0.0))
+}
+
+/// A ticket index in a directory of this node.
+pub struct TicketSearchIndex {
+    ix: Store,
+    f: Fields,
+}
+
+impl TicketSearchIndex {
+    /// Open the index under `dir` (created if missing; an index of another schema version
+    /// there is removed). Takes the directory's writer lock: one process per index.
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        let (schema, f) = schema();
+        Ok(Self {
+            ix: Store::open(dir, SCHEMA_VERSION, schema, WRITER_MEMORY_BYTES)?,
+            f,
         })
     }
 
     /// Where the index files are.
     pub fn path(&self) -> &Path {
-        &self.dir
+        &self.ix.dir
     }
 
     /// Documents in the committed index.
     pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
-    }
-
-    fn writer(&self) -> Result<MutexGuard<'_, IndexWriter>, IndexError> {
-        self.writer.lock().map_err(|_| err("index writer poisoned"))
+        self.ix.searcher().num_docs()
     }
 
     fn document(&self, d: &TicketDoc) -> TantivyDocument {
@@ -268,13 +444,8 @@ impl TicketSearchIndex {
     }
 
     /// The query of one whitespace-separated part of the text, or None when it holds no
-    /// word.
-    ///
-    /// Words mode, when every jieba word of the part is a word of at least two characters
-    /// that the index holds: each word must be in the subject (ranked higher), the body or
-    /// (staff) the notes. Otherwise bigram mode: the part's bigrams as a phrase (the last
-    /// partial word or a lone character as a prefix), which finds any substring. Words mode
-    /// is the cheap one (no positions), bigram mode the one that never misses.
+    /// word: [`text_query`] over the subject (ranked higher), the body and (staff) the
+    /// notes, or a ticket number.
     fn part_query(
         &self,
         searcher: &Searcher,
@@ -282,78 +453,14 @@ impl TicketSearchIndex {
         include_notes: bool,
     ) -> Option<Box<dyn Query>> {
         let f = self.f;
-        let mut words: Vec<String> = tokenize::jieba_tokens(part, false)
-            .into_iter()
-            .map(|t| t.text)
-            .collect();
-        words.sort();
-        words.dedup();
-        let grams = tokenize::bigram_tokens(part);
-        if words.is_empty() && grams.is_empty() {
-            return None;
-        }
         let mut word_fields = vec![(f.subject_j, 2.0), (f.body_j, 1.0)];
-        let mut gram_fields = vec![f.text_b];
+        let mut gram_fields = vec![(f.text_b, 1.0)];
         if include_notes {
             word_fields.push((f.notes_j, 1.0));
-            gram_fields.push(f.notes_b);
+            gram_fields.push((f.notes_b, 1.0));
         }
-        let known = |w: &String| {
-            word_fields.iter().any(|(field, _)| {
-                searcher
-                    .doc_freq(&Term::from_field_text(*field, w))
-                    .is_ok_and(|n| n > 0)
-            })
-        };
-        let words_mode = !words.is_empty()
-            && words
-                .iter()
-                .all(|w| (w.chars().count() > 1 || !w.chars().any(tokenize::is_cjk)) && known(w));
-        let term = |field: Field, text: &str, boost: f32| -> (Occur, Box<dyn Query>) {
-            let q = TermQuery::new(
-                Term::from_field_text(field, text),
-                IndexRecordOption::WithFreqs,
-            );
-            (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
-        };
-        let main: Box<dyn Query> = if words_mode {
-            let all: Vec<(Occur, Box<dyn Query>)> = words
-                .iter()
-                .map(|w| {
-                    let any: Vec<(Occur, Box<dyn Query>)> = word_fields
-                        .iter()
-                        .map(|(field, boost)| term(*field, w, *boost))
-                        .collect();
-                    let q: Box<dyn Query> = Box::new(BooleanQuery::new(any));
-                    (Occur::Must, q)
-                })
-                .collect();
-            Box::new(BooleanQuery::new(all))
-        } else {
-            // The last word may be typed only in part ("VP", "0001", a lone 网).
-            let prefix_last = grams.last().is_some_and(|t| {
-                t.text.chars().count() == 1 || !t.text.chars().any(tokenize::is_cjk)
-            });
-            let any: Vec<(Occur, Box<dyn Query>)> = gram_fields
-                .iter()
-                .map(|field| {
-                    let terms: Vec<Term> = grams
-                        .iter()
-                        .map(|t| Term::from_field_text(*field, &t.text))
-                        .collect();
-                    let q: Box<dyn Query> = match (terms.len(), prefix_last) {
-                        (_, true) => Box::new(PhrasePrefixQuery::new(terms)),
-                        (1, false) => Box::new(TermQuery::new(
-                            terms[0].clone(),
-                            IndexRecordOption::WithFreqs,
-                        )),
-                        (_, false) => Box::new(PhraseQuery::new(terms)),
-                    };
-                    (Occur::Should, q)
-                })
-                .collect();
-            Box::new(BooleanQuery::new(any))
-        };
+        let main = text_query(searcher, part, &word_fields, &gram_fields)?;
+        let grams = tokenize::bigram_tokens(part);
         // A ticket number: the whole one (INC-2026-000123), or its sequence number or the
         // start of it (000123, 0001). Its other parts (prefix, year) alone are in thousands of
         // tickets and select nothing.
@@ -391,35 +498,28 @@ impl TicketSearchIndex {
         if clauses.is_empty() {
             return None;
         }
-        let filter = |field: Field, v: String| -> (Occur, Box<dyn Query>) {
-            let q = TermQuery::new(Term::from_field_text(field, &v), IndexRecordOption::Basic);
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(q), 0.0)),
-            )
-        };
+        let must = |field: Field, v: String| (Occur::Must, filter(field, &v));
         if let Some(o) = req.org_id {
-            clauses.push(filter(f.org, o.to_string()));
+            clauses.push(must(f.org, o.to_string()));
         }
         if let Some(s) = &req.status {
-            clauses.push(filter(f.status, s.clone()));
+            clauses.push(must(f.status, s.clone()));
         }
         if let Some(k) = &req.kind {
-            clauses.push(filter(f.kind, k.clone()));
+            clauses.push(must(f.kind, k.clone()));
         }
         if let Some(p) = req.priority {
-            clauses.push(filter(f.priority, p.to_string()));
+            clauses.push(must(f.priority, p.to_string()));
         }
         if let Some(a) = req.assignee_id {
-            clauses.push(filter(f.assignee, a.to_string()));
+            clauses.push(must(f.assignee, a.to_string()));
         }
         if let Some(t) = req.team_id {
-            clauses.push(filter(f.team, t.to_string()));
+            clauses.push(must(f.team, t.to_string()));
         }
         if req.open_only {
             for s in ["closed", "cancelled"] {
-                let (_, q) = filter(f.status, s.into());
-                clauses.push((Occur::MustNot, q));
+                clauses.push((Occur::MustNot, filter(f.status, s)));
             }
         }
         Some(BooleanQuery::new(clauses))
@@ -428,7 +528,7 @@ impl TicketSearchIndex {
 
 impl TicketIndex for TicketSearchIndex {
     fn indexed_seq(&self) -> Option<i64> {
-        self.seq.lock().map(|s| *s).unwrap_or(None)
+        self.ix.indexed_seq()
     }
 
     fn search(&self, req: &SearchRequest) -> Result<Vec<Uuid>, IndexError> {
@@ -436,32 +536,16 @@ impl TicketIndex for TicketSearchIndex {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let searcher = self.reader.searcher();
+        let searcher = self.ix.searcher();
         let Some(query) = self.query(&searcher, req) else {
             return Ok(Vec::new());
         };
-        let top = searcher.search(
-            &query,
-            &TopDocs::with_limit(limit)
-                .and_offset(req.offset)
-                .order_by_score(),
-        )?;
-        let mut ids = Vec::with_capacity(top.len());
-        for (_, addr) in top {
-            let d: TantivyDocument = searcher.doc(addr)?;
-            if let Some(id) = d
-                .get_first(self.f.id)
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse::<Uuid>().ok())
-            {
-                ids.push(id);
-            }
-        }
-        Ok(ids)
+        self.ix
+            .top_ids(&searcher, &query, self.f.id, req.offset, limit)
     }
 
     fn add(&self, docs: Vec<TicketDoc>) -> Result<(), IndexError> {
-        let w = self.writer()?;
+        let w = self.ix.writer()?;
         for d in &docs {
             w.add_document(self.document(d))?;
         }
@@ -469,7 +553,7 @@ impl TicketIndex for TicketSearchIndex {
     }
 
     fn write(&self, docs: Vec<TicketDoc>, deleted: Vec<Uuid>) -> Result<(), IndexError> {
-        let w = self.writer()?;
+        let w = self.ix.writer()?;
         for id in deleted {
             w.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
         }
@@ -481,23 +565,11 @@ impl TicketIndex for TicketSearchIndex {
     }
 
     fn commit(&self, seq: Option<i64>) -> Result<(), IndexError> {
-        let mut w = self.writer()?;
-        let payload = serde_json::to_string(&Payload {
-            schema: SCHEMA_VERSION,
-            seq,
-        })
-        .map_err(err)?;
-        let mut prepared = w.prepare_commit()?;
-        prepared.set_payload(&payload);
-        prepared.commit()?;
-        self.reader.reload()?;
-        *self.seq.lock().map_err(|_| err("index state poisoned"))? = seq;
-        Ok(())
+        self.ix.commit(seq)
     }
 
     fn clear(&self) -> Result<(), IndexError> {
-        self.writer()?.delete_all_documents()?;
-        self.commit(None)
+        self.ix.clear()
     }
 }
 

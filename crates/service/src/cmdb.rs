@@ -23,6 +23,7 @@ use yunwei_store::cmdb::{
 };
 use yunwei_store::{audit, orgs, sla, Ex, Tx};
 
+use crate::cmdb_graph::Direction;
 use crate::{snapshot, Actor, App, Page, Result};
 
 // ------------------------------------------------------------------------------------- inputs
@@ -72,9 +73,14 @@ pub struct CiQuery {
     pub class: Option<String>,
     pub org_id: Option<Uuid>,
     pub status: Option<String>,
-    /// Part of the name or external key.
+    /// Words in the name, external key, class, location, vendor, contract number, text
+    /// attributes (IP addresses whole or by their start) or owner organization or
+    /// department; Chinese is segmented into words. Results are then ranked by relevance
+    /// (`cursor` is an offset). Without a search index on the node: part of the name or
+    /// external key.
     pub q: Option<String>,
-    pub cursor: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -208,10 +214,43 @@ pub struct ImpactItem {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Impact {
     pub root: CiBrief,
+    /// One page of the items reached, by depth, then name, then id.
     pub items: Vec<ImpactItem>,
+    /// How many items the caller may see were reached (all pages).
+    pub total: u64,
+    /// The page: items `offset` … `offset + limit - 1` of `total`.
+    pub offset: u64,
+    pub limit: u64,
+    /// Among all items reached (not only this page), like the organizations and departments.
     pub business_services: Vec<CiBrief>,
     pub organizations: Vec<NamedRef>,
     pub departments: Vec<NamedRef>,
+}
+
+/// Paging of an impact or dependency analysis.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct ImpactQuery {
+    /// Items per page: 1–1000, default 200.
+    pub limit: Option<i64>,
+    /// Items to skip (0 or more; default 0).
+    pub offset: Option<i64>,
+}
+
+impl ImpactQuery {
+    /// (limit, offset), checked.
+    pub fn page(&self) -> Result<(usize, usize)> {
+        let limit = match self.limit {
+            None => 200,
+            Some(n) if (1..=1000).contains(&n) => n as usize,
+            Some(_) => return Err(DomainError::invalid("limit").into()),
+        };
+        let offset = match self.offset {
+            None => 0,
+            Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => n as usize,
+            Some(_) => return Err(DomainError::invalid("offset").into()),
+        };
+        Ok((limit, offset))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
@@ -807,12 +846,26 @@ impl App {
             (Some(own), _) => Some(own),
             (None, o) => o,
         };
+        let text = q.q.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        // With `q` and a built index: ranked by relevance, paged by offset (crate::ci_search).
+        if let Some(index) = text.as_ref().and_then(|_| self.ci_search_index()) {
+            let offset = crate::ci_search::offset_cursor(q.cursor.as_deref())?;
+            let f = store::CiFilter {
+                org,
+                class_id,
+                status,
+                q: text,
+                after: None,
+                limit,
+            };
+            return self.search_ci_page(index, &schema, &f, offset, limit).await;
+        }
         let f = store::CiFilter {
             org,
             class_id,
             status,
-            q: q.q.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
-            after: q.cursor,
+            q: text,
+            after: crate::ci_search::id_cursor(q.cursor.as_deref())?,
             limit: limit + 1,
         };
         let mut rows = store::list_cis(&self.db, &f).await?;
@@ -921,6 +974,7 @@ impl App {
         store::insert_ci(&mut tx, &c).await.map_err(key_taken)?;
         let view = schema.view(c, now);
         store::insert_version(&mut tx, &version_of(&view, "create", actor, now)).await?;
+        store::bump_epoch(&mut tx).await?;
         let mut e = actor.entry("create", "ci", view.ci.id, Some(view.ci.org_id));
         e.after = snapshot(&view);
         audit::append(&mut tx, e, now).await?;
@@ -953,6 +1007,7 @@ impl App {
         store::update_ci(&mut tx, &c).await.map_err(key_taken)?;
         let view = schema.view(c, now);
         store::insert_version(&mut tx, &version_of(&view, "update", actor, now)).await?;
+        store::bump_epoch(&mut tx).await?;
         let mut e = actor.entry("update", "ci", id, Some(view.ci.org_id));
         e.before = snapshot(&schema.view(before, now));
         e.after = snapshot(&view);
@@ -1037,6 +1092,7 @@ impl App {
                 crate::Error::from(e)
             }
         })?;
+        store::bump_epoch(&mut tx).await?;
         let mut e = actor.entry("relate", "ci", s.id, Some(s.org_id));
         e.after = Some(serde_json::json!({
             "relation_id": r.id, "kind": r.kind, "target_id": t.id, "target_key": t.external_key,
@@ -1061,6 +1117,7 @@ impl App {
             return Err(DomainError::not_found().into());
         }
         store::delete_relation(&mut tx, id).await?;
+        store::bump_epoch(&mut tx).await?;
         let mut e = actor.entry("unrelate", "ci", s.id, Some(s.org_id));
         e.before = snapshot(&r);
         audit::append(&mut tx, e, now).await?;
@@ -1071,79 +1128,106 @@ impl App {
     // -------------------------------------------------------------------------------- impact
 
     /// Everything that depends on the item, transitively (cycle-safe), with the business
-    /// services, organizations and departments among them.
-    pub async fn ci_impact(&self, actor: &Actor, id: Uuid) -> Result<Impact> {
+    /// services, organizations and departments among them; one page of the items.
+    pub async fn ci_impact(&self, actor: &Actor, id: Uuid, q: ImpactQuery) -> Result<Impact> {
+        let page = q.page()?;
         let root = self.readable_ci(actor, id).await?;
-        let edges = store::impact_edges(&self.db, id).await?;
-        self.walk(actor, root, edges).await
+        self.analyse(actor, root, Direction::Dependents, page).await
     }
 
-    /// Everything the item depends on, transitively.
-    pub async fn ci_dependencies(&self, actor: &Actor, id: Uuid) -> Result<Impact> {
+    /// Everything the item depends on, transitively; one page of the items.
+    pub async fn ci_dependencies(&self, actor: &Actor, id: Uuid, q: ImpactQuery) -> Result<Impact> {
+        let page = q.page()?;
         let root = self.readable_ci(actor, id).await?;
-        let edges = store::dependency_edges(&self.db, id).await?;
-        self.walk(actor, root, edges).await
+        self.analyse(actor, root, Direction::Dependencies, page)
+            .await
     }
 
-    async fn walk(&self, actor: &Actor, root: Ci, edges: Vec<(Uuid, Uuid)>) -> Result<Impact> {
-        let mut adj: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (a, b) in edges {
-            adj.entry(a).or_default().push(b);
+    /// The walk over the node's relation graph ([`crate::cmdb_graph`]): every item reached
+    /// the caller may see is counted and ordered (depth, name, id); business services,
+    /// organizations and departments come from all of them; only the page is read from the
+    /// database (and checked against the caller's scope again).
+    async fn analyse(
+        &self,
+        actor: &Actor,
+        root: Ci,
+        dir: Direction,
+        (limit, offset): (usize, usize),
+    ) -> Result<Impact> {
+        let g = self.cmdb_graph.get(&self.db).await?;
+        let scope = actor.scope();
+        let visible = g.visible(scope.org_filter());
+        let mut reached: Vec<(u32, u32)> = match g.index_of(root.id) {
+            Some(r) => g
+                .reach(&[r], dir)
+                .into_iter()
+                .filter(|&(i, _)| visible(i))
+                .collect(),
+            None => vec![],
+        };
+        reached.sort_unstable_by_key(|&(i, d)| (u64::from(d) << 32) | u64::from(g.rank(i)));
+        let business_services: Vec<CiBrief> = reached
+            .iter()
+            .filter(|&&(i, _)| g.is_service(i))
+            .map(|&(i, _)| g.brief(i))
+            .collect();
+        let mut org_ids: HashSet<Uuid> = HashSet::from([root.org_id]);
+        let mut dept_ids: HashSet<Uuid> = root.department_id.into_iter().collect();
+        for &(i, _) in &reached {
+            org_ids.insert(g.org_id(i));
+            if let Some(d) = g.department_id(i) {
+                dept_ids.insert(d);
+            }
         }
-        let reached = rules::reach(&adj, &[root.id]);
-        let ids: Vec<Uuid> = reached.iter().map(|r| r.0).collect();
+        let page: Vec<(u32, u32)> = reached.iter().skip(offset).take(limit).copied().collect();
+        let ids: Vec<Uuid> = page.iter().map(|&(i, _)| g.id(i)).collect();
         let cis: HashMap<Uuid, Ci> = store::cis_by_ids(&self.db, &ids)
             .await?
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
-        let schema = self.cmdb_schema(&self.db).await?;
-        let mut items = Vec::new();
-        for (cid, depth) in reached {
-            let Some(c) = cis.get(&cid) else { continue };
-            if !actor.scope().allows(c.org_id) {
-                continue;
-            }
-            items.push(ImpactItem {
-                ci: schema.brief(c),
-                depth,
-            });
-        }
-        let root_brief = schema.brief(&root);
-        let mut all: Vec<&CiBrief> = vec![&root_brief];
-        all.extend(items.iter().map(|i| &i.ci));
-        let (orgs_, depts) = self.owners(&all).await?;
-        let business_services = items
+        let items = page
             .iter()
-            .filter(|i| i.ci.category == Category::Service.as_str())
-            .map(|i| i.ci.clone())
+            .filter_map(|&(i, depth)| {
+                let c = cis.get(&g.id(i)).filter(|c| scope.allows(c.org_id))?;
+                Some(ImpactItem {
+                    ci: g.brief_of(c),
+                    depth,
+                })
+            })
             .collect();
+        let (organizations, departments) = self.owners(org_ids, dept_ids).await?;
         Ok(Impact {
-            root: schema.brief(&root),
+            root: g.brief_of(&root),
             items,
+            total: reached.len() as u64,
+            offset: offset as u64,
+            limit: limit as u64,
             business_services,
-            organizations: orgs_,
-            departments: depts,
+            organizations,
+            departments,
         })
     }
 
-    /// Names of the organizations and departments owning the items.
-    async fn owners(&self, items: &[&CiBrief]) -> Result<(Vec<NamedRef>, Vec<NamedRef>)> {
-        let org_ids: HashSet<Uuid> = items.iter().map(|b| b.org_id).collect();
-        let dept_ids: HashSet<Uuid> = items.iter().filter_map(|b| b.department_id).collect();
-        let mut o = Vec::new();
-        for id in org_ids {
-            if let Some(x) = orgs::get_org(&self.db, id).await? {
-                o.push(NamedRef { id, name: x.name });
-            }
-        }
-        let mut d = Vec::new();
-        for id in dept_ids {
-            if let Some(x) = orgs::get_department(&self.db, id).await? {
-                d.push(NamedRef { id, name: x.name });
-            }
-        }
-        Ok((sorted_refs(o), sorted_refs(d)))
+    /// Names of these organizations and departments (one query each), sorted by name.
+    async fn owners(
+        &self,
+        org_ids: HashSet<Uuid>,
+        dept_ids: HashSet<Uuid>,
+    ) -> Result<(Vec<NamedRef>, Vec<NamedRef>)> {
+        let orgs_: Vec<Uuid> = org_ids.into_iter().collect();
+        let depts: Vec<Uuid> = dept_ids.into_iter().collect();
+        let named = |v: Vec<(Uuid, String)>| {
+            sorted_refs(
+                v.into_iter()
+                    .map(|(id, name)| NamedRef { id, name })
+                    .collect(),
+            )
+        };
+        Ok((
+            named(store::org_names(&self.db, &orgs_).await?),
+            named(store::department_names(&self.db, &depts).await?),
+        ))
     }
 
     // -------------------------------------------------------------------------- availability
@@ -1175,7 +1259,18 @@ impl App {
             },
             None => (always(), None),
         };
-        let outages = store::outages(&self.db, id, from, to).await?;
+        // The item and everything it depends on, from the relation graph; their incidents'
+        // outages in one query per 2,000 items.
+        let g = self.cmdb_graph.get(&self.db).await?;
+        let mut cis = vec![id];
+        if let Some(r) = g.index_of(id) {
+            cis.extend(
+                g.reach(&[r], Direction::Dependencies)
+                    .into_iter()
+                    .map(|(i, _)| g.id(i)),
+            );
+        }
+        let outages = store::outages_of(&self.db, &cis, from, to).await?;
         let a = rules::availability(&cal, from, to, &outages);
         let mut list: Vec<Outage> = outages
             .into_iter()
@@ -1331,53 +1426,58 @@ impl App {
     ) -> Result<ImpactSuggestionView> {
         actor.require(Action::CmdbRead)?;
         let t = self.visible(None, actor, number).await?;
-        let schema = self.cmdb_schema(&self.db).await?;
         let roots = store::cis_of_ticket(&self.db, t.id).await?;
-        let mut seen: HashSet<Uuid> = roots.iter().map(|c| c.id).collect();
-        let mut reached: Vec<Ci> = roots.clone();
-        for r in &roots {
-            let mut adj: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-            for (a, b) in store::impact_edges(&self.db, r.id).await? {
-                adj.entry(a).or_default().push(b);
-            }
-            let ids: Vec<Uuid> = rules::reach(&adj, &[r.id])
-                .into_iter()
-                .map(|x| x.0)
-                .filter(|x| seen.insert(*x))
-                .collect();
-            reached.extend(store::cis_by_ids(&self.db, &ids).await?);
-        }
+        let g = self.cmdb_graph.get(&self.db).await?;
+        let root_idx: Vec<u32> = roots.iter().filter_map(|c| g.index_of(c.id)).collect();
+        let mut reached = g.reach(&root_idx, Direction::Dependents);
+        reached.sort_unstable_by_key(|&(i, d)| (u64::from(d) << 32) | u64::from(g.rank(i)));
         let depts = orgs::list_departments(&self.db, t.org_id).await?.len();
-        let input: Vec<rules::Reached<Uuid, Uuid>> = reached
+        // The suggestion counts everything reached, also what the caller may not see.
+        let input: Vec<rules::Reached<Uuid, Uuid>> = roots
             .iter()
             .map(|c| rules::Reached {
                 org: c.org_id,
                 department: c.department_id,
-                is_business_service: schema.category(c.class_id) == Category::Service,
+                is_business_service: g.class_is_service(c.class_id),
                 critical: c.criticality == "critical",
             })
+            .chain(reached.iter().map(|&(i, _)| rules::Reached {
+                org: g.org_id(i),
+                department: g.department_id(i),
+                is_business_service: g.is_service(i),
+                critical: g.is_critical(i),
+            }))
             .collect();
         let s = rules::suggest_impact(&input, depts);
-        let visible: Vec<&Ci> = reached
+        let scope = actor.scope();
+        let visible = g.visible(scope.org_filter());
+        let cis: Vec<CiBrief> = roots
             .iter()
-            .filter(|c| actor.scope().allows(c.org_id))
+            .filter(|c| scope.allows(c.org_id))
+            .map(|c| g.brief_of(c))
             .collect();
-        let briefs: Vec<CiBrief> = visible.iter().map(|c| schema.brief(c)).collect();
-        let refs: Vec<&CiBrief> = briefs.iter().collect();
-        let (o, d) = self.owners(&refs).await?;
+        let mut business_services: Vec<CiBrief> = cis
+            .iter()
+            .filter(|b| b.category == Category::Service.as_str())
+            .cloned()
+            .collect();
+        let mut org_ids: HashSet<Uuid> = cis.iter().map(|b| b.org_id).collect();
+        let mut dept_ids: HashSet<Uuid> = cis.iter().filter_map(|b| b.department_id).collect();
+        for &(i, _) in reached.iter().filter(|&&(i, _)| visible(i)) {
+            org_ids.insert(g.org_id(i));
+            if let Some(d) = g.department_id(i) {
+                dept_ids.insert(d);
+            }
+            if g.is_service(i) {
+                business_services.push(g.brief(i));
+            }
+        }
+        let (o, d) = self.owners(org_ids, dept_ids).await?;
         Ok(ImpactSuggestionView {
             breadth: s.as_ref().map(|x| x.breadth.clone()),
             criticality: s.map(|x| x.criticality),
-            cis: roots
-                .iter()
-                .filter(|c| actor.scope().allows(c.org_id))
-                .map(|c| schema.brief(c))
-                .collect(),
-            business_services: briefs
-                .iter()
-                .filter(|b| b.category == Category::Service.as_str())
-                .cloned()
-                .collect(),
+            cis,
+            business_services,
             departments: d,
             organizations: o,
         })

@@ -180,13 +180,23 @@ pub fn parse_csv_tables(text: &str) -> std::result::Result<Vec<TableIn>, usize> 
     Ok(tables)
 }
 
-fn csv_field(s: &str) -> String {
-    // A leading formula character is neutralised (CSV injection); the importer undoes it.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+/// A value as the export writes it, so that the importer's `cell` reads back exactly `s`. In
+/// CSV (`formulas`) a leading formula character is neutralised with a quote (CSV injection);
+/// in both formats a value that already starts with a quote followed by a formula character or
+/// another quote gets one more quote, since `cell` removes one there.
+pub fn export_cell(s: &str, formulas: bool) -> String {
+    let quoted_formula = s
+        .strip_prefix('\'')
+        .is_some_and(|r| r.starts_with(['=', '+', '-', '@', '\'']));
+    if quoted_formula || (formulas && s.starts_with(['=', '+', '-', '@'])) {
         format!("'{s}")
     } else {
         s.to_string()
-    };
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    let s = export_cell(s, true);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -213,11 +223,11 @@ pub fn to_csv(tables: &[TableOut]) -> String {
     out
 }
 
-/// Undo the export's formula neutralisation.
+/// Undo the export's formula neutralisation (see [`export_cell`]).
 fn cell(s: &str) -> String {
     let s = s.trim();
     match s.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest.to_string(),
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\'']) => rest.to_string(),
         _ => s.to_string(),
     }
 }
@@ -718,6 +728,9 @@ impl App {
             actor.entry("import", "ci_import", now.timestamp_micros(), None);
         summary.after = crate::snapshot(&report);
         entries.push(summary);
+        if report.created + report.updated + report.relations_created > 0 {
+            store::bump_epoch(&mut tx).await?;
+        }
         store::audit_many(&mut tx, entries, now).await?;
         tx.commit().await?;
         Ok(report)

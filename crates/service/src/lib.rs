@@ -9,7 +9,9 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
+pub mod ci_search;
 pub mod cmdb;
+pub mod cmdb_graph;
 pub mod cmdb_import;
 pub mod error;
 pub mod evaluation;
@@ -84,6 +86,10 @@ pub struct App {
     pub settings: Settings,
     /// This node's full-text index of tickets, when it has one (see [`search`]).
     pub search: Option<Arc<search::Search>>,
+    /// This node's full-text index of configuration items, when it has one (see [`ci_search`]).
+    pub ci_search: Option<Arc<ci_search::CiSearch>>,
+    /// This node's in-memory CMDB relation graph (see [`cmdb_graph`]).
+    pub cmdb_graph: Arc<cmdb_graph::GraphCache>,
 }
 
 impl App {
@@ -93,6 +99,8 @@ impl App {
             clock: Arc::new(SystemClock),
             settings: Settings::default(),
             search: None,
+            ci_search: None,
+            cmdb_graph: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Full-text search over tickets (issue 3, item 8): the node's local index and the feed that
-//! keeps it current.
+//! keeps it current. Configuration items have an index of their own, fed the same way
+//! ([`crate::ci_search`]); one indexer task ([`App::run_search_indexer`]) keeps both current.
 //!
 //! The index itself (tantivy with jieba segmentation and CJK bigrams) lives in the
 //! `yunwei-search` crate, behind the [`TicketIndex`] trait, so its heavy dependencies stay out
@@ -136,7 +137,7 @@ fn index_err(e: IndexError) -> Error {
     Error::Internal(format!("search index: {e}"))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<T, IndexError> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -201,10 +202,14 @@ impl App {
         self
     }
 
-    /// Tell this node's indexer that something changed (it indexes at once instead of at
-    /// its next poll). Cheap; does nothing without an index.
+    /// Tell this node's indexers (tickets and configuration items) that something changed
+    /// (they index at once instead of at their next poll). Cheap; does nothing without an
+    /// index.
     pub fn nudge_search(&self) {
         if let Some(s) = &self.search {
+            s.nudge.notify_one();
+        }
+        if let Some(s) = &self.ci_search {
             s.nudge.notify_one();
         }
     }
@@ -225,29 +230,62 @@ impl App {
         Some(s.cursor.load(Ordering::SeqCst))
     }
 
-    /// Keep this node's index current until `shutdown` completes: build it if it is missing,
-    /// then index the audit log's new entries whenever nudged and at least every poll
-    /// interval. Errors are logged and retried at the next round.
+    /// Keep this node's indexes (tickets, and configuration items when it has a CI index)
+    /// current until `shutdown` completes: build each if it is missing, then index the audit
+    /// log's new entries whenever nudged and at least every poll interval. The two run side
+    /// by side (a long rebuild of one does not hold up the other). Errors are logged and
+    /// retried at the next round.
     pub async fn run_search_indexer(&self, shutdown: impl Future<Output = ()>) {
-        let Some(s) = self.search.clone() else {
+        if self.search.is_none() && self.ci_search.is_none() {
             return;
-        };
-        tokio::pin!(shutdown);
-        loop {
-            let pass = if s.index.indexed_seq().is_none() {
-                self.rebuild_search_index().await.map(|_| ())
-            } else {
-                self.search_catch_up().await.map(|_| ())
-            };
-            if let Err(e) = pass {
-                tracing::warn!("search indexer: {e}");
-            }
-            tokio::select! {
-                _ = s.nudge.notified() => {}
-                _ = tokio::time::sleep(s.poll) => {}
-                _ = &mut shutdown => return,
-            }
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tickets = async {
+            let Some(s) = self.search.clone() else {
+                return;
+            };
+            let mut stopped = stopped.clone();
+            loop {
+                let pass = if s.index.indexed_seq().is_none() {
+                    self.rebuild_search_index().await.map(|_| ())
+                } else {
+                    self.search_catch_up().await.map(|_| ())
+                };
+                if let Err(e) = pass {
+                    tracing::warn!("search indexer: {e}");
+                }
+                tokio::select! {
+                    _ = s.nudge.notified() => {}
+                    _ = tokio::time::sleep(s.poll) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        };
+        let cis = async {
+            let Some(s) = self.ci_search.clone() else {
+                return;
+            };
+            let poll = self
+                .search
+                .as_ref()
+                .map_or(Duration::from_secs(1), |t| t.poll);
+            let mut stopped = stopped.clone();
+            loop {
+                if let Err(e) = self.ci_search_round().await {
+                    tracing::warn!("CI search indexer: {e}");
+                }
+                tokio::select! {
+                    _ = s.nudge.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        };
+        let stopper = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(tickets, cis, stopper);
     }
 
     /// Index every audit entry after the cursor (one feed pass).

@@ -1039,3 +1039,186 @@ pub async fn audit_many(tx: &mut Tx, entries: Vec<NewEntry>, at: DateTime<Utc>) 
     .map(|_| ()))?;
     Ok(())
 }
+
+// ------------------------------------------------------------------- the relation graph, epoch
+
+/// Increment the CMDB epoch in the caller's transaction. Every transaction that writes CIs or
+/// relations calls it, so a node holding the relation graph in memory sees that it is stale
+/// (the row lock serializes CMDB writes on PostgreSQL, as `audit_head` does all writes).
+pub async fn bump_epoch(tx: &mut Tx) -> Result<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO cmdb_epoch (id, epoch) VALUES (1, 1) \
+         ON CONFLICT (id) DO UPDATE SET epoch = cmdb_epoch.epoch + 1"
+    )
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// The current CMDB epoch (0 before the first write).
+pub async fn epoch<'a>(ex: impl Into<Ex<'a>>) -> Result<i64> {
+    let v: Option<i64> = on_ex!(ex.into(), |c| sqlx::query_scalar(
+        "SELECT epoch FROM cmdb_epoch WHERE id = 1"
+    )
+    .fetch_optional(c)
+    .await)?;
+    Ok(v.unwrap_or(0))
+}
+
+/// A CI as the in-memory relation graph holds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GraphCi {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub department_id: Option<Uuid>,
+    pub class_id: Uuid,
+    pub name: String,
+    pub external_key: String,
+    pub status: String,
+    pub criticality: String,
+}
+
+/// One row of [`load_graph`].
+pub enum GraphRow {
+    Ci(GraphCi),
+    /// A relation that propagates impact: (source, target).
+    Edge(Uuid, Uuid),
+}
+
+/// Everything the relation graph is built from, read in one snapshot: the epoch, the classes,
+/// every CI and then every relation that propagates impact (`backed_up_by` left out), both
+/// streamed to `on_row`. Returns the epoch and the classes.
+pub async fn load_graph(
+    db: &crate::Db,
+    mut on_row: impl FnMut(GraphRow) + Send,
+) -> Result<(i64, Vec<CiClass>)> {
+    use futures_util::TryStreamExt;
+    const CIS: &str = "SELECT id, org_id, department_id, class_id, name, external_key, status, \
+                       criticality FROM cis";
+    const EDGES: &str =
+        "SELECT source_id, target_id FROM ci_relations WHERE kind <> 'backed_up_by'";
+    const EPOCH: &str = "SELECT epoch FROM cmdb_epoch WHERE id = 1";
+    let classes_sql = concat!("SELECT ", class_cols!(), " FROM ci_classes ORDER BY code");
+    macro_rules! read_all {
+        ($tx:expr) => {{
+            let epoch: Option<i64> = sqlx::query_scalar(EPOCH).fetch_optional(&mut *$tx).await?;
+            let classes = sqlx::query_as::<_, CiClass>(classes_sql)
+                .fetch_all(&mut *$tx)
+                .await?;
+            {
+                let mut s = sqlx::query_as::<_, GraphCi>(CIS).fetch(&mut *$tx);
+                while let Some(c) = s.try_next().await? {
+                    on_row(GraphRow::Ci(c));
+                }
+            }
+            {
+                let mut s = sqlx::query_as::<_, (Uuid, Uuid)>(EDGES).fetch(&mut *$tx);
+                while let Some((a, b)) = s.try_next().await? {
+                    on_row(GraphRow::Edge(a, b));
+                }
+            }
+            (epoch.unwrap_or(0), classes)
+        }};
+    }
+    let out = match db {
+        crate::Db::Sqlite(p) => {
+            // A deferred read transaction: its first SELECT fixes the snapshot (WAL).
+            let mut tx = p.begin().await?;
+            let out = read_all!(tx);
+            tx.commit().await?;
+            out
+        }
+        crate::Db::Pg(p) => {
+            let mut tx = p.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            let out = read_all!(tx);
+            tx.commit().await?;
+            out
+        }
+    };
+    Ok(out)
+}
+
+/// Run a query taking a list of ids as its `$1` (a JSON array; SQLite: hex, PostgreSQL: text),
+/// in chunks, on the pool.
+macro_rules! by_id_chunks {
+    ($db:expr, $ids:expr, $row:ty, $sqlite:expr, $pg:expr, |$q:ident| $bind:expr) => {{
+        let mut out: Vec<$row> = Vec::new();
+        for chunk in $ids.chunks(2000) {
+            let mut rows: Vec<$row> = match $db {
+                crate::Db::Sqlite(p) => {
+                    let $q = sqlx::query_as::<_, $row>($sqlite).bind(hex_list(chunk));
+                    $bind.fetch_all(p).await?
+                }
+                crate::Db::Pg(p) => {
+                    let $q = sqlx::query_as::<_, $row>($pg).bind(uuid_list(chunk));
+                    $bind.fetch_all(p).await?
+                }
+            };
+            out.append(&mut rows);
+        }
+        out
+    }};
+}
+
+/// (id, name) of the organizations with these ids.
+pub async fn org_names(db: &crate::Db, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+    Ok(by_id_chunks!(
+        db,
+        ids,
+        (Uuid, String),
+        "SELECT id, name FROM organizations WHERE id IN (SELECT unhex(value) FROM json_each($1))",
+        "SELECT id, name FROM organizations \
+         WHERE id IN (SELECT value::uuid FROM json_array_elements_text($1::json))",
+        |q| q
+    ))
+}
+
+/// (id, name) of the departments with these ids.
+pub async fn department_names(db: &crate::Db, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+    Ok(by_id_chunks!(
+        db,
+        ids,
+        (Uuid, String),
+        "SELECT id, name FROM departments WHERE id IN (SELECT unhex(value) FROM json_each($1))",
+        "SELECT id, name FROM departments \
+         WHERE id IN (SELECT value::uuid FROM json_array_elements_text($1::json))",
+        |q| q
+    ))
+}
+
+/// Outages `(start, end)` of incidents linked to any of `cis` that overlap `[from, to)`, each
+/// incident once.
+pub async fn outages_of(
+    db: &crate::Db,
+    cis: &[Uuid],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    type Row = (Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let rows = by_id_chunks!(
+        db,
+        cis,
+        Row,
+        "SELECT t.id, t.outage_start, t.outage_end FROM tickets t \
+         WHERE t.kind = 'incident' AND t.outage_start IS NOT NULL \
+         AND t.outage_start < $3 AND (t.outage_end IS NULL OR t.outage_end > $2) \
+         AND t.id IN (SELECT tc.ticket_id FROM ticket_cis tc \
+         WHERE tc.ci_id IN (SELECT unhex(value) FROM json_each($1)))",
+        "SELECT t.id, t.outage_start, t.outage_end FROM tickets t \
+         WHERE t.kind = 'incident' AND t.outage_start IS NOT NULL \
+         AND t.outage_start < $3 AND (t.outage_end IS NULL OR t.outage_end > $2) \
+         AND t.id IN (SELECT tc.ticket_id FROM ticket_cis tc \
+         WHERE tc.ci_id IN (SELECT value::uuid FROM json_array_elements_text($1::json)))",
+        |q| q.bind(from).bind(to)
+    );
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|r| seen.insert(r.0))
+        .filter_map(|(_, s, e)| s.map(|s| (s, e)))
+        .collect())
+}

@@ -611,6 +611,12 @@ const TABLES: &[Table] = &[
         order_by: "id",
     },
     Table {
+        name: "cmdb_epoch",
+        cols: &[("id", Int), ("epoch", Int)],
+        deferred: &[],
+        order_by: "id",
+    },
+    Table {
         name: "ci_patches",
         cols: &[
             ("id", Id),

@@ -19,6 +19,7 @@ pub mod attachments;
 pub mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod ci_search;
 pub mod cmdb;
 pub mod copy;
 mod group_commit;

@@ -201,6 +201,13 @@ fn open_search(cfg: &Config) -> anyhow::Result<std::sync::Arc<yunwei_search::Tic
     )?))
 }
 
+/// This node's index of configuration items (in `<search dir>/ci`).
+fn open_ci_search(cfg: &Config) -> anyhow::Result<std::sync::Arc<yunwei_search::CiSearchIndex>> {
+    Ok(std::sync::Arc::new(yunwei_search::CiSearchIndex::open(
+        &cfg.search_dir,
+    )?))
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let app = open(&cfg).await?;
@@ -212,6 +219,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!(
                 "full-text search is off on this node: {e:#}; give each node on this machine \
                  its own --search-dir (searches use the substring filter meanwhile)"
+            );
+            app
+        }
+    };
+    let app = match open_ci_search(&cfg) {
+        Ok(index) => app.with_ci_search(index),
+        Err(e) => {
+            tracing::warn!(
+                "full-text search of configuration items is off on this node: {e:#} \
+                 (searches use the substring filter meanwhile)"
             );
             app
         }
@@ -435,6 +452,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "search index {} rebuilt: {n} tickets in {:.1} s",
                 cfg.search_dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            let app = app.with_ci_search(open_ci_search(&cfg)?);
+            let started = std::time::Instant::now();
+            let n = app.rebuild_ci_search_index().await.map_err(service_err)?;
+            eprintln!(
+                "search index {} rebuilt: {n} configuration items in {:.1} s",
+                cfg.search_dir.join("ci").display(),
                 started.elapsed().as_secs_f64()
             );
         }

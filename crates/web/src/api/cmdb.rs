@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use yunwei_domain::{ErrorCode, Lang};
 use yunwei_service::cmdb::{
     AvailabilityQuery, AvailabilityReport, CiBrief, CiInput, CiQuery, CiView, ClassDetail, Impact,
-    ImpactSuggestionView, NewAttribute, NewClass, NewPatch, NewRelation, RelationView,
+    ImpactQuery, ImpactSuggestionView, NewAttribute, NewClass, NewPatch, NewRelation, RelationView,
     TicketCiLink,
 };
 use yunwei_service::cmdb_import::{
@@ -75,7 +75,8 @@ pub async fn add_attribute(
         .map_err(|e| auth.ctx.err(e))
 }
 
-/// Configuration items (customers: their organization's), by id.
+/// Configuration items (customers: their organization's), by id; with `q`, found by the
+/// node's full-text index (Chinese words, IP addresses, class names …) and ranked by relevance.
 #[utoipa::path(get, path = "/api/v1/cis", tag = "cmdb", params(CiQuery),
     responses((status = 200, body = Page<CiView>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_cis(
@@ -174,31 +175,35 @@ pub async fn ci_relations(
 }
 
 /// Impact analysis: every item, business service, organization and department that depends
-/// on this item, transitively (cycle-safe; `backed_up_by` does not propagate).
-#[utoipa::path(get, path = "/api/v1/cis/{id}/impact", tag = "cmdb", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Impact), (status = 404, body = ErrorBody)))]
+/// on this item, transitively (cycle-safe; `backed_up_by` does not propagate). The items are
+/// paged (by depth, then name); `total` counts them all, and the business services,
+/// organizations and departments are those of all of them.
+#[utoipa::path(get, path = "/api/v1/cis/{id}/impact", tag = "cmdb", params(("id" = uuid::Uuid, Path), ImpactQuery),
+    responses((status = 200, body = Impact), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn ci_impact(
     State(st): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
+    Query(q): Query<ImpactQuery>,
 ) -> Result<Json<Impact>, ApiError> {
     st.app
-        .ci_impact(auth.actor(), id)
+        .ci_impact(auth.actor(), id, q)
         .await
         .map(Json)
         .map_err(|e| auth.ctx.err(e))
 }
 
-/// Everything this item depends on, transitively.
-#[utoipa::path(get, path = "/api/v1/cis/{id}/dependencies", tag = "cmdb", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Impact), (status = 404, body = ErrorBody)))]
+/// Everything this item depends on, transitively; paged like the impact analysis.
+#[utoipa::path(get, path = "/api/v1/cis/{id}/dependencies", tag = "cmdb", params(("id" = uuid::Uuid, Path), ImpactQuery),
+    responses((status = 200, body = Impact), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn ci_dependencies(
     State(st): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
+    Query(q): Query<ImpactQuery>,
 ) -> Result<Json<Impact>, ApiError> {
     st.app
-        .ci_dependencies(auth.actor(), id)
+        .ci_dependencies(auth.actor(), id, q)
         .await
         .map(Json)
         .map_err(|e| auth.ctx.err(e))
@@ -327,7 +332,7 @@ pub fn to_xlsx(tables: &[TableOut]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErro
         for (r, row) in t.rows.iter().enumerate() {
             for (c, v) in row.iter().enumerate() {
                 if !v.is_empty() {
-                    ws.write_string(r as u32 + 1, c as u16, v)?;
+                    ws.write_string(r as u32 + 1, c as u16, imp::export_cell(v, false))?;
                 }
             }
         }
@@ -335,30 +340,60 @@ pub fn to_xlsx(tables: &[TableOut]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErro
     wb.save_to_buffer()
 }
 
-/// The tables of an XLSX workbook, one per sheet (row numbers are the sheet's, 1-based).
+/// Columns beyond this make a workbook unreadable for the import (it has 19).
+const XLSX_MAX_COLUMNS: u32 = 256;
+/// Non-empty cells over all sheets beyond this make it unreadable (100,000 items and 500,000
+/// relations are about 4.4 million).
+const XLSX_MAX_CELLS: usize = 8_000_000;
+
+/// The tables of an XLSX workbook, one per sheet (row numbers are the sheet's, 1-based);
+/// `None` when it is not a readable workbook. Cells are read one at a time (a workbook that
+/// claims a cell at XFD1048576 does not make a dense range of 17 billion cells), the column and
+/// cell counts are capped, and a panic inside the XLSX library on a corrupted file (found by
+/// tests/fuzz_cmdb_import.rs: calamine 0.38 overflows on an over-long cell reference) is an
+/// unreadable file, not a failed request.
 pub fn from_xlsx(bytes: &[u8]) -> Option<Vec<TableIn>> {
+    std::panic::catch_unwind(|| read_xlsx(bytes)).ok().flatten()
+}
+
+fn read_xlsx(bytes: &[u8]) -> Option<Vec<TableIn>> {
     use calamine::{Data, Reader, Xlsx};
+    use std::collections::BTreeMap;
     let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).ok()?;
     let mut out = Vec::new();
-    for (_, range) in wb.worksheets() {
-        let start = range.start().map(|s| s.0 as usize).unwrap_or(0);
+    let mut cells_total = 0usize;
+    for name in wb.sheet_names().to_vec() {
+        let mut reader = wb.worksheet_cells_reader(&name).ok()?;
+        let mut rows: BTreeMap<u32, Vec<(u32, String)>> = BTreeMap::new();
+        let mut width = 0u32;
+        while let Some(cell) = reader.next_cell().ok()? {
+            let (row, col) = cell.get_position();
+            let text = match Data::from(cell.get_value().clone()) {
+                Data::Empty => continue,
+                Data::String(s) => s,
+                Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+                other => other.to_string(),
+            };
+            if col >= XLSX_MAX_COLUMNS || row == u32::MAX {
+                return None;
+            }
+            cells_total += 1;
+            if cells_total > XLSX_MAX_CELLS {
+                return None;
+            }
+            width = width.max(col + 1);
+            rows.entry(row).or_default().push((col, text));
+        }
         let mut t = TableIn::default();
-        for (i, row) in range.rows().enumerate() {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|d| match d {
-                    Data::Empty => String::new(),
-                    Data::String(s) => s.clone(),
-                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                        format!("{}", *f as i64)
-                    }
-                    other => other.to_string(),
-                })
-                .collect();
-            if cells.iter().all(|c| c.trim().is_empty()) {
+        for (row, cells) in rows {
+            if cells.iter().all(|(_, c)| c.trim().is_empty()) {
                 continue;
             }
-            t.rows.push((start + i + 1, cells));
+            let mut line = vec![String::new(); width as usize];
+            for (col, text) in cells {
+                line[col as usize] = text;
+            }
+            t.rows.push((row as usize + 1, line));
         }
         if !t.rows.is_empty() {
             out.push(t);

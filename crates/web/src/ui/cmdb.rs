@@ -12,7 +12,7 @@ use uuid::Uuid;
 use yunwei_domain::cmdb::{RelKind, CRITICALITIES, STATUSES};
 use yunwei_domain::{Action, ErrorCode, Lang};
 use yunwei_service::cmdb::{
-    AvailabilityQuery, CiBrief, CiInput, CiQuery, CiView, ClassDetail, NewRelation, RelationView,
+    AvailabilityQuery, CiBrief, CiInput, CiQuery, CiView, ClassDetail, ImpactQuery, NewRelation,
     TicketCiLink,
 };
 
@@ -53,7 +53,8 @@ struct ListTpl {
     statuses: Vec<&'static str>,
     criticalities: Vec<&'static str>,
     can_write: bool,
-    next: Option<String>,
+    /// The next page's link (`q` and the cursor percent-encoded).
+    next_href: Option<String>,
     import_report: Option<String>,
     import_errors: Vec<String>,
 }
@@ -62,7 +63,8 @@ struct ListTpl {
 pub struct ListQ {
     q: Option<String>,
     class: Option<String>,
-    cursor: Option<Uuid>,
+    /// An id, or with `q` an offset (results ranked by relevance).
+    cursor: Option<String>,
     ok: Option<String>,
 }
 
@@ -112,6 +114,14 @@ async fn render_list(
         Some((r, e)) => (Some(r), e),
         None => (None, vec![]),
     };
+    let next_href = page.next_cursor.as_deref().map(|n| {
+        format!(
+            "/cmdb?q={}&class={}&cursor={}",
+            super::encode(q.q.as_deref().unwrap_or("")),
+            super::encode(q.class.as_deref().unwrap_or("")),
+            super::encode(n)
+        )
+    });
     render(
         status,
         &ListTpl {
@@ -142,7 +152,7 @@ async fn render_list(
             statuses: STATUSES.to_vec(),
             criticalities: CRITICALITIES.to_vec(),
             can_write: a.require(Action::CmdbWrite).is_ok(),
-            next: page.next_cursor,
+            next_href,
             import_report,
             import_errors,
             l,
@@ -266,85 +276,7 @@ pub async fn import(State(st): State<AppState>, ui: Ui, mut mp: Multipart) -> Re
 }
 
 // ------------------------------------------------------------------------------ topology
-
-/// A node of the topology drawing.
-pub struct Node {
-    pub id: String,
-    pub x: i32,
-    pub y: i32,
-    pub name: String,
-    pub class: String,
-    pub root: bool,
-}
-
-/// An edge: from → to, with its label at the middle.
-pub struct Edge {
-    pub x1: i32,
-    pub y1: i32,
-    pub x2: i32,
-    pub y2: i32,
-    pub mx: i32,
-    pub my: i32,
-    pub label: String,
-}
-
-pub const TOPO_W: i32 = 900;
-pub const TOPO_H: i32 = 560;
-
-/// The item in the middle, its neighbours on a circle; arrows point from source to target.
-pub fn topology(lang: Lang, root: &CiView, rels: &[RelationView]) -> (Vec<Node>, Vec<Edge>) {
-    let (cx, cy) = (TOPO_W / 2, TOPO_H / 2);
-    let mut nodes = vec![Node {
-        id: root.ci.id.to_string(),
-        x: cx,
-        y: cy,
-        name: root.ci.name.clone(),
-        class: name_of(lang, &root.class_name_zh, &root.class_name_en),
-        root: true,
-    }];
-    let mut edges = Vec::new();
-    let n = rels.len().max(1) as f64;
-    for (i, r) in rels.iter().enumerate() {
-        let ang = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
-        let (x, y) = (
-            cx + (340.0 * ang.cos()) as i32,
-            cy + (210.0 * ang.sin()) as i32,
-        );
-        nodes.push(Node {
-            id: r.other.id.to_string(),
-            x,
-            y,
-            name: r.other.name.clone(),
-            class: name_of(lang, &r.other.class_name_zh, &r.other.class_name_en),
-            root: false,
-        });
-        let kind = RelKind::parse(&r.relation.kind)
-            .map(|k| if lang == Lang::Zh { k.zh() } else { k.en() })
-            .unwrap_or("");
-        let ((x1, y1), (x2, y2)) = if r.direction == "out" {
-            ((cx, cy), (x, y))
-        } else {
-            ((x, y), (cx, cy))
-        };
-        // Stop the line at the target box's edge (boxes are 160 × 44).
-        let (dx, dy) = ((x2 - x1) as f64, (y2 - y1) as f64);
-        let cut = (80.0 / dx.abs().max(1e-6))
-            .min(22.0 / dy.abs().max(1e-6))
-            .min(0.5);
-        let t = 1.0 - cut;
-        let (ex, ey) = (x1 + (dx * t) as i32, y1 + (dy * t) as i32);
-        edges.push(Edge {
-            x1,
-            y1,
-            x2: ex,
-            y2: ey,
-            mx: (x1 + x2) / 2,
-            my: (y1 + y2) / 2 - 4,
-            label: kind.to_string(),
-        });
-    }
-    (nodes, edges)
-}
+// The drawing around an item (depth 1–3, both directions): `super::cmdb_topology`.
 
 // ------------------------------------------------------------------------------- CI page
 
@@ -358,13 +290,21 @@ struct CiTpl {
     /// (label, value)
     attrs: Vec<(String, String)>,
     rels: Vec<RelRow>,
-    nodes: Vec<Node>,
-    edges: Vec<Edge>,
-    topo_w: i32,
-    topo_h: i32,
+    /// Relations not listed (an item in a room or behind a core switch can have thousands;
+    /// the page lists the first [`RELATIONS_LISTED`]).
+    rels_more: usize,
+    topo: super::cmdb_topology::Topology,
+    edit: super::cmdb_edit::EditForm,
     impact: Vec<(String, String, String, u32)>,
     impact_services: String,
     impact_depts: String,
+    /// Impact items reached in all, and the page shown (1-based, inclusive).
+    impact_total: u64,
+    impact_from: u64,
+    impact_to: u64,
+    /// Links to the previous / next page of the impact list.
+    impact_prev: Option<String>,
+    impact_next: Option<String>,
     availability: String,
     availability_detail: String,
     tickets: Vec<(String, String, String, String)>,
@@ -377,12 +317,17 @@ struct CiTpl {
 }
 
 pub struct RelRow {
+    rel_id: String,
     dir: String,
     kind: String,
     other_id: String,
     other: String,
     other_class: String,
 }
+
+/// Impact items per page of the CI page, and business services named before "… (n)".
+const IMPACT_PAGE: i64 = 50;
+const IMPACT_SERVICES_SHOWN: usize = 30;
 
 fn money(f: Option<i64>) -> String {
     f.map(|v| format!("¥{}.{:02}", v / 100, v % 100))
@@ -393,6 +338,12 @@ fn money(f: Option<i64>) -> String {
 pub struct CiQ {
     ok: Option<String>,
     as_of: Option<String>,
+    /// Topology depth, 1–3.
+    depth: Option<String>,
+    /// Topology direction: both, down, up.
+    dir: Option<String>,
+    /// The first impact item shown (paging of the impact list).
+    impact_offset: Option<String>,
 }
 
 async fn render_ci(
@@ -401,6 +352,22 @@ async fn render_ci(
     id: Uuid,
     q: CiQ,
     err: Option<(StatusCode, String)>,
+) -> Response {
+    render_ci_edit(st, ui, id, q, err, None).await
+}
+
+/// The item's page; `sent` re-shows the edit form with what the user typed.
+/// Relations listed on an item's page; the rest are counted (and in the API, the export and
+/// the topology).
+const RELATIONS_LISTED: usize = 200;
+
+pub(super) async fn render_ci_edit(
+    st: &AppState,
+    ui: &Ui,
+    id: Uuid,
+    q: CiQ,
+    err: Option<(StatusCode, String)>,
+    sent: Option<super::cmdb_edit::Sent>,
 ) -> Response {
     let a = &ui.who.actor;
     let lang = ui.ctx.lang;
@@ -421,7 +388,24 @@ async fn render_ci(
         Err(e) => return fail(ui, e),
     };
     let rels = st.app.ci_relations(a, id).await.unwrap_or_default();
-    let impact = st.app.ci_impact(a, id).await.ok();
+    let impact_offset = q
+        .impact_offset
+        .as_deref()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0)
+        .clamp(0, i64::from(u32::MAX));
+    let impact = st
+        .app
+        .ci_impact(
+            a,
+            id,
+            ImpactQuery {
+                limit: Some(IMPACT_PAGE),
+                offset: Some(impact_offset),
+            },
+        )
+        .await
+        .ok();
     let avail = st
         .app
         .ci_availability(
@@ -443,7 +427,8 @@ async fn render_ci(
         .await
         .map(|o| o.name)
         .unwrap_or_default();
-    let (nodes, edges) = topology(lang, &v, &rels);
+    let topo =
+        super::cmdb_topology::build(st, ui, &v, &rels, q.depth.as_deref(), q.dir.as_deref()).await;
     let na = i.t("common.none").to_string();
     let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| na.clone());
     let date =
@@ -492,6 +477,7 @@ async fn render_ci(
     ];
     let classes = st.app.list_ci_classes(a).await.unwrap_or_default();
     let schema = classes.iter().find(|c| c.class.id == v.ci.class_id);
+    let edit = super::cmdb_edit::form(st, ui, &v, &classes, &org, as_of.is_some(), sent).await;
     let attrs = v
         .attributes
         .iter()
@@ -523,6 +509,18 @@ async fn render_ci(
         None => (na.clone(), String::new()),
     };
     let sep = if lang == Lang::Zh { "、" } else { ", " };
+    let (impact_total, impact_from, impact_to) = match &impact {
+        Some(im) => (
+            im.total,
+            (im.offset + 1).min(im.total),
+            (im.offset + im.items.len() as u64).min(im.total),
+        ),
+        None => (0, 0, 0),
+    };
+    let page_link = |o: i64| format!("/cmdb/cis/{id}?impact_offset={o}#ci-impact");
+    let impact_prev = (impact_offset > 0).then(|| page_link((impact_offset - IMPACT_PAGE).max(0)));
+    let impact_next = (impact_offset + IMPACT_PAGE < impact_total as i64)
+        .then(|| page_link(impact_offset + IMPACT_PAGE));
     let (impact_rows, impact_services, impact_depts) = match impact {
         Some(im) => (
             im.items
@@ -536,11 +534,19 @@ async fn render_ci(
                     )
                 })
                 .collect(),
-            im.business_services
-                .iter()
-                .map(|b| b.name.clone())
-                .collect::<Vec<_>>()
-                .join(sep),
+            {
+                // All business services reached; a long list is cut with a count.
+                let mut names: Vec<String> = im
+                    .business_services
+                    .iter()
+                    .take(IMPACT_SERVICES_SHOWN)
+                    .map(|b| b.name.clone())
+                    .collect();
+                if im.business_services.len() > IMPACT_SERVICES_SHOWN {
+                    names.push(format!("… ({})", im.business_services.len()));
+                }
+                names.join(sep)
+            },
             im.organizations
                 .iter()
                 .map(|o| o.name.clone())
@@ -558,9 +564,12 @@ async fn render_ci(
             class_name: name_of(lang, &v.class_name_zh, &v.class_name_en),
             facts,
             attrs,
+            rels_more: rels.len().saturating_sub(RELATIONS_LISTED),
             rels: rels
                 .iter()
+                .take(RELATIONS_LISTED)
                 .map(|r| RelRow {
+                    rel_id: r.relation.id.to_string(),
                     dir: r.direction.clone(),
                     kind: RelKind::parse(&r.relation.kind)
                         .map(|k| if lang == Lang::Zh { k.zh() } else { k.en() })
@@ -571,13 +580,16 @@ async fn render_ci(
                     other_class: name_of(lang, &r.other.class_name_zh, &r.other.class_name_en),
                 })
                 .collect(),
-            nodes,
-            edges,
-            topo_w: TOPO_W,
-            topo_h: TOPO_H,
+            topo,
+            edit,
             impact: impact_rows,
             impact_services,
             impact_depts,
+            impact_total,
+            impact_from,
+            impact_to,
+            impact_prev,
+            impact_next,
             availability,
             availability_detail,
             tickets: tickets

@@ -9,6 +9,8 @@ mod admin_desk;
 mod announcements;
 mod catalog;
 pub(crate) mod cmdb;
+mod cmdb_edit;
+mod cmdb_topology;
 mod inbox;
 mod pages;
 mod reports;
@@ -109,6 +111,12 @@ pub fn router() -> Router<AppState> {
         .route("/cmdb/import", post(cmdb::import))
         .route("/cmdb/cis/{id}", get(cmdb::show))
         .route("/cmdb/cis/{id}/relations", post(cmdb::relate))
+        .route("/cmdb/cis/{id}/edit", post(cmdb_edit::update))
+        .route("/cmdb/cis/{id}/retire", post(cmdb_edit::retire))
+        .route(
+            "/cmdb/cis/{id}/relations/{rel}/delete",
+            post(cmdb_edit::delete_relation),
+        )
         .route("/cmdb/cis/{id}/rack", get(cmdb::rack))
         .route("/tickets/{number}/cis", post(cmdb::ticket_link))
         .route("/tickets", get(tickets::list))
