@@ -486,7 +486,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// glibc's malloc gives each thread that contends for it an arena of its own (up to 8 per core:
+/// tokio workers, blocking threads, SQLite connection threads, the search writers) and returns
+/// little of them to the system: 2,000 ticket creations left 180 MB resident, 95 MB with two
+/// arenas (measured on this machine; mimalloc: 139 MB and a larger idle size). glibc reads
+/// `MALLOC_ARENA_MAX` only when the process starts, so when it is not set the process replaces
+/// itself (same pid, same arguments) with it set to 2. Setting it explicitly keeps any value.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", "2")
+        .exec();
+    // Only reached when exec failed: carry on with glibc's defaults.
+    eprintln!("note: could not restart with MALLOC_ARENA_MAX=2: {err}");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

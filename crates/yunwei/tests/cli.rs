@@ -82,6 +82,16 @@ async fn admin_commands_work_while_serve_runs() {
     let global = ["--data-dir", s(&data)];
     let srv = Server::start(root, "serve", &global, "info").await;
     let pw = printed_password(&srv.stdout());
+    // The process restarted itself with a bounded number of malloc arenas (same pid).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let env = std::fs::read(format!("/proc/{}/environ", srv.pid())).unwrap();
+        assert!(
+            env.split(|b| *b == 0)
+                .any(|v| v.starts_with(b"MALLOC_ARENA_MAX=")),
+            "serve runs without MALLOC_ARENA_MAX"
+        );
+    }
 
     // A provider user, password from stdin.
     let r = yw(

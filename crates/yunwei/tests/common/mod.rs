@@ -134,6 +134,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// Start `yunwei GLOBAL… serve --listen 127.0.0.1:PORT` and wait until it answers
     /// `/healthz`. `name` names its output files.
     pub async fn start(cwd: &Path, name: &str, global: &[&str], log: &str) -> Server {
