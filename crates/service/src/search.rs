@@ -20,8 +20,8 @@
 //!   automatically when the indexer starts. Until the first build is complete, `q` falls back
 //!   to the substring filter of the store.
 //! - Freshness: a write on this node nudges the indexer ([`App::nudge_search`], called by the
-//!   web layer after every successful write request), other nodes see the change within their
-//!   poll interval.
+//!   web layer after every successful write request), which indexes the writes of the next
+//!   200 ms in one pass and one commit; other nodes see the change within their poll interval.
 //!
 //! Queries ([`App::list_tickets`] with `q`) ask the index for the ranked ids with the caller's
 //! organization (customers) and the other filters applied inside the index, and without the
@@ -132,6 +132,12 @@ const COMMIT_EVERY: u64 = 20_000;
 const IDLE_COMMIT_LAG: i64 = 10_000;
 /// Longest query text taken (characters).
 const MAX_QUERY_CHARS: usize = 200;
+/// After a nudge the indexer waits this long before its pass, so the writes of that moment are
+/// indexed by one pass and made searchable by one commit. Without it every write was followed by
+/// its own pass and index commit, which cost each ticket creation several milliseconds of CPU
+/// (creations/s fell by half; docs/benchmarks.md). A write is searchable on its node within
+/// about this delay plus one pass.
+const COALESCE: Duration = Duration::from_millis(200);
 
 fn index_err(e: IndexError) -> Error {
     Error::Internal(format!("search index: {e}"))
@@ -255,7 +261,13 @@ impl App {
                     tracing::warn!("search indexer: {e}");
                 }
                 tokio::select! {
-                    _ = s.nudge.notified() => {}
+                    _ = s.nudge.notified() => {
+                        // Gather the writes of the next moment into one pass and one commit.
+                        tokio::select! {
+                            _ = tokio::time::sleep(COALESCE) => {}
+                            _ = stopped.changed() => return,
+                        }
+                    }
                     _ = tokio::time::sleep(s.poll) => {}
                     _ = stopped.changed() => return,
                 }
@@ -275,7 +287,12 @@ impl App {
                     tracing::warn!("CI search indexer: {e}");
                 }
                 tokio::select! {
-                    _ = s.nudge.notified() => {}
+                    _ = s.nudge.notified() => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(COALESCE) => {}
+                            _ = stopped.changed() => return,
+                        }
+                    }
                     _ = tokio::time::sleep(poll) => {}
                     _ = stopped.changed() => return,
                 }
