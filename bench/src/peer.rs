@@ -114,16 +114,22 @@ pub fn report(md: &mut String, results: &Path) -> bool {
                 } else {
                     "—".into()
                 };
+                // A point where no request finished within the run has no latency to show.
+                let lat = |r: &Value| {
+                    if f(&r["rps"]) > 0.0 {
+                        format!("{} / {}", ms(f(&r["lat_p50_us"])), ms(f(&r["lat_p99_us"])))
+                    } else {
+                        format!("none completed in {} s", y["args"]["duration"])
+                    }
+                };
                 let _ = writeln!(
                     md,
-                    "| {name} | {c} | {} | {} / {} | {} | {} | {} / {} | {} | {ratio} | {:.1} / {:.2} |",
+                    "| {name} | {c} | {} | {} | {} | {} | {} | {} | {ratio} | {:.1} / {:.2} |",
                     rate(f(&a["rps"])),
-                    ms(f(&a["lat_p50_us"])),
-                    ms(f(&a["lat_p99_us"])),
+                    lat(a),
                     a["errors"],
                     rate(f(&b["rps"])),
-                    ms(f(&b["lat_p50_us"])),
-                    ms(f(&b["lat_p99_us"])),
+                    lat(b),
                     b["errors"],
                     cpu(a),
                     cpu(b),
