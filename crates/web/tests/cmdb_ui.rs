@@ -806,146 +806,17 @@ async fn the_topology_goes_deeper_both_ways_within_scope_and_a_cap() {
 // ------------------------------------------------------------------------------ browser
 
 mod browser {
-    use std::future::Future;
-    use std::net::TcpListener as StdListener;
-    use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::path::Path;
+    use std::time::Duration;
 
-    use fantoccini::{Client, ClientBuilder, Locator};
+    use super::common::browser::*;
+    use fantoccini::{Client, Locator};
     use serde_json::json;
     use uuid::Uuid;
     use yunwei_service::cmdb::{CiInput, NewRelation};
 
-    const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-    const CHROMIUM: &str = "/usr/bin/chromium";
-    const WAIT: Duration = Duration::from_secs(10);
     const FLOW_BUDGET: Duration = Duration::from_secs(120);
     const PW: &str = "correct horse battery";
-
-    struct DriverGuard {
-        child: Child,
-        profile: PathBuf,
-    }
-
-    impl Drop for DriverGuard {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.profile);
-        }
-    }
-
-    fn in_ci() -> bool {
-        std::env::var("CI")
-            .map(|v| v == "true" || v == "1")
-            .unwrap_or(false)
-    }
-
-    fn free_port() -> u16 {
-        let l = StdListener::bind("127.0.0.1:0").expect("bind a free port");
-        l.local_addr().expect("local addr").port()
-    }
-
-    fn target_dir() -> PathBuf {
-        match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(d) => PathBuf::from(d),
-            None => Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .nth(2)
-                .expect("workspace root")
-                .join("target"),
-        }
-    }
-
-    async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Option<T>>,
-    {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = f().await {
-                return v;
-            }
-            if start.elapsed() > WAIT {
-                panic!("timed out after {WAIT:?} waiting for {what}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn start_chromedriver(profile: PathBuf) -> (DriverGuard, String) {
-        let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chromedriver");
-        let mut guard = DriverGuard { child, profile };
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = guard.child.try_wait() {
-                panic!("chromedriver exited early ({status}); is port {port} taken?");
-            }
-            let ready = match http
-                .get(format!("{url}/status"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-            {
-                Ok(r) => r
-                    .json::<serde_json::Value>()
-                    .await
-                    .map(|v| v["value"]["ready"] == json!(true))
-                    .unwrap_or(false),
-                Err(_) => false,
-            };
-            if ready {
-                break;
-            }
-            if start.elapsed() > WAIT {
-                panic!("chromedriver did not answer {url}/status within {WAIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        (guard, url)
-    }
-
-    async fn connect_browser(driver_url: &str, profile: &Path) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-quic",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-                "prefs": { "intl.accept_languages": "zh-CN,zh" },
-            }),
-        );
-        ClientBuilder::rustls()
-            .expect("rustls connector (it needs CA certificates)")
-            .capabilities(caps)
-            .connect(driver_url)
-            .await
-            .expect("start a Chromium session through chromedriver")
-    }
 
     async fn text_of(c: &Client, css: &str) -> String {
         c.find(Locator::Css(css))

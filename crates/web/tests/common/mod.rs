@@ -1,6 +1,8 @@
 //! Shared test support: the app driven in-process, on SQLite and PostgreSQL.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
