@@ -770,19 +770,21 @@ fn vm_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Measurement (run in release, SQLite; `YUNWEI_CI_MEASURE_N` items, default 100,000):
-/// `cargo test --release -p yunwei-web --test cmdb_search -- --ignored --nocapture`.
+/// Measurement (SQLite; `YUNWEI_CI_MEASURE_N` items, default 2,000): the figures in the docs are
+/// `YUNWEI_CI_MEASURE_N=100000 cargo test --release -p yunwei-web --test cmdb_search measure -- --nocapture`.
 /// Builds the CI index from the database, then times queries through the service (index,
 /// the scope check in SQL and loading the page) and the feed after an import-sized batch.
+/// Runs in every test run at 2,000 items (it checks that the whole set is indexed and every kind
+/// of query answers); `YUNWEI_CI_MEASURE_N=100000` with `--release -- --nocapture` is the
+/// measurement quoted in the docs. Nothing here is timed against a limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
 async fn measure_index_build_and_query_latency() {
     use yunwei_service::cmdb::CiQuery;
     use yunwei_store::cmdb::{self as store, Ci};
     let n: usize = std::env::var("YUNWEI_CI_MEASURE_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(2_000);
     let db = TestDb::sqlite().await;
     let dir = tempfile::tempdir().unwrap();
     let app =
