@@ -453,7 +453,7 @@ pub async fn populate(db: &Db, n_orgs: usize, seed: u64) -> anyhow::Result<Made>
             .collect();
         store::insert_versions_bulk(&mut tx, &versions).await?;
         store::insert_relations_bulk(&mut tx, &g.rels).await?;
-        store::bump_epoch(&mut tx).await?;
+        bump_all(&mut tx).await?;
         tx.commit().await?;
         tx = db.begin_write().await?;
         rels_total += g.rels.len();
@@ -469,7 +469,7 @@ pub async fn populate(db: &Db, n_orgs: usize, seed: u64) -> anyhow::Result<Made>
         store::insert_cis_bulk(&mut tx, &g.cis).await?;
         store::insert_relations_bulk(&mut tx, &g.rels).await?;
     }
-    store::bump_epoch(&mut tx).await?;
+    bump_all(&mut tx).await?;
     tx.commit().await?;
     let (n_cis, n_rels, ids) = counts(db).await?;
     Ok(Made {
@@ -757,7 +757,7 @@ async fn inner(
     let probe = format!("/api/v1/cis/{}/impact", random[0]);
     for _ in 0..5 {
         let mut tx = db.begin_write().await?;
-        store::bump_epoch(&mut tx).await?;
+        bump_all(&mut tx).await?;
         tx.commit().await?;
         reload.push(timed_get(server.port, &probe, &auth)?.0);
         warm.push(timed_get(server.port, &probe, &auth)?.0);
@@ -766,6 +766,7 @@ async fn inner(
     eprintln!("   after an epoch change: first query {:.0} ms (median of 5), then {:.1} ms; loads logged: {logged:?}", median(&reload), median(&warm));
     out["reload"] =
         json!({"first_query_ms": reload, "next_query_ms": warm, "logged_load_ms": logged});
+    out["small_change"] = small_change(spec, server.port, &random[1000..], &probe, &auth)?;
     db.close().await;
 
     // A session for the HTML page.
@@ -990,4 +991,192 @@ pub fn report(md: &mut String, results: &Path) {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------------------- small changes
+
+/// Mark every CMDB change in `tx` (the generator's bulk writes, the forced reloads): the
+/// epoch, and where the store has the graph change log (migration 0013), a "reload
+/// everything" row. A database made by an older binary (`--binary`) has no log.
+async fn bump_all(tx: &mut yunwei_store::Tx) -> anyhow::Result<()> {
+    use yunwei_store::Tx;
+    let has_log: i64 = match tx {
+        Tx::Sqlite(t) => yunwei_store::sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'cmdb_graph_log'",
+        )
+        .fetch_one(&mut **t)
+        .await?,
+        Tx::Pg(t) => {
+            yunwei_store::sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'cmdb_graph_log'",
+            )
+            .fetch_one(&mut **t)
+            .await?
+        }
+    };
+    if has_log > 0 {
+        store::bump_epoch(tx, None).await?;
+    } else {
+        let sql = "INSERT INTO cmdb_epoch (id, epoch) VALUES (1, 1) \
+                   ON CONFLICT (id) DO UPDATE SET epoch = cmdb_epoch.epoch + 1";
+        match tx {
+            Tx::Sqlite(t) => yunwei_store::sqlx::query(sql)
+                .execute(&mut **t)
+                .await
+                .map(|_| ())?,
+            Tx::Pg(t) => yunwei_store::sqlx::query(sql)
+                .execute(&mut **t)
+                .await
+                .map(|_| ())?,
+        }
+    }
+    Ok(())
+}
+
+/// `ms` of every "cmdb relation graph patched" line of the server log.
+fn logged_patches(log: &Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("cmdb relation graph patched"))
+        .filter_map(|l| {
+            let i = l
+                .find(" ms=")
+                .map(|i| i + 4)
+                .or_else(|| l.find("\"ms\":").map(|i| i + 5))?;
+            let num: String = l[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            num.parse().ok()
+        })
+        .collect()
+}
+
+/// The first impact query after a small change through the API, as an engineer makes it:
+/// one `depends_on` relation added between two random CIs, then `probe` twice (the first
+/// brings the graph up to date: a patch from the change log, or a full reload where there is
+/// none), seven times.
+fn small_change(
+    spec: &run::ServerSpec,
+    port: u16,
+    ids: &[Uuid],
+    probe: &str,
+    auth: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    let mut child = spec
+        .cli()
+        .args([
+            "admin",
+            "create-user",
+            "--username",
+            "bench-engineer",
+            "--role",
+            "engineer",
+            "--display-name",
+            "压测工程师",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    {
+        let mut si = child.stdin.take().ok_or_else(|| anyhow!("stdin"))?;
+        si.write_all(format!("{PASSWORD}\n").as_bytes())?;
+    }
+    let o = child.wait_with_output()?;
+    if !o.status.success() {
+        bail!(
+            "create-user (engineer) failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = spec
+        .cli()
+        .args([
+            "admin",
+            "create-token",
+            "--username",
+            "bench-engineer",
+            "--name",
+            "bench",
+        ])
+        .output()?;
+    if !o.status.success() {
+        bail!(
+            "create-token (engineer) failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let bearer = format!("Bearer {}", String::from_utf8_lossy(&o.stdout).trim());
+    let writer: [(&str, &str); 1] = [("Authorization", bearer.as_str())];
+    let (mut write, mut first, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in ids
+        .chunks(2)
+        .filter(|p| p.len() == 2 && p[0] != p[1])
+        .take(7)
+    {
+        let body = json!({"source_id": pair[0], "kind": "depends_on", "target_id": pair[1]});
+        let t = Instant::now();
+        let (st, _, text) = http_full(
+            port,
+            "POST",
+            "/api/v1/ci-relations",
+            &writer,
+            Some(&body.to_string()),
+        )?;
+        if st != 201 {
+            bail!(
+                "POST /api/v1/ci-relations: HTTP {st}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+        }
+        write.push(t.elapsed().as_secs_f64() * 1000.0);
+        first.push(timed_get(port, probe, auth)?.0);
+        next.push(timed_get(port, probe, auth)?.0);
+    }
+    // The same once the node is idle again (1 s after the write: the CI index feed and any
+    // other work the write started have run), so the graph's own catch-up shows alone.
+    let mut settled = Vec::new();
+    for pair in ids[100..]
+        .chunks(2)
+        .filter(|p| p.len() == 2 && p[0] != p[1])
+        .take(7)
+    {
+        let body = json!({"source_id": pair[0], "kind": "depends_on", "target_id": pair[1]});
+        let (st, _, text) = http_full(
+            port,
+            "POST",
+            "/api/v1/ci-relations",
+            &writer,
+            Some(&body.to_string()),
+        )?;
+        if st != 201 {
+            bail!(
+                "POST /api/v1/ci-relations: HTTP {st}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        settled.push(timed_get(port, probe, auth)?.0);
+    }
+    eprintln!(
+        "   … 1 s after the write: first query {:.1} ms (median of {})",
+        median(&settled),
+        settled.len()
+    );
+    let patched = logged_patches(&spec.log);
+    eprintln!(
+        "   after one relation added through the API: first query {:.1} ms (median of {}), then {:.1} ms; the write {:.1} ms; patches logged: {patched:?}",
+        median(&first),
+        first.len(),
+        median(&next),
+        median(&write)
+    );
+    Ok(
+        json!({"write_ms": write, "first_query_ms": first, "next_query_ms": next,
+              "first_query_1s_after_write_ms": settled,
+              "logged_patch_ms": patched, "logged_load_ms": logged_loads(&spec.log)}),
+    )
 }

@@ -573,6 +573,29 @@ fn calendar_of_spec(json: &str) -> Option<Calendar> {
     Calendar::new(spec).ok()
 }
 
+/// One page (`offset`, `limit`) of `items` in the order of `key`, given that `items` is
+/// already ordered by the key's high half (the depth, as a breadth-first walk yields them):
+/// only the depths the page touches are sorted.
+fn page_in_order(
+    items: &mut [(u32, u32)],
+    offset: usize,
+    limit: usize,
+    key: impl Fn(&(u32, u32)) -> u64,
+) -> Vec<(u32, u32)> {
+    let end = offset.saturating_add(limit).min(items.len());
+    if offset >= end {
+        return vec![];
+    }
+    debug_assert!(items.windows(2).all(|w| w[0].1 <= w[1].1));
+    // The run of the depth at `offset` starts at `lo`; the run of the depth at `end - 1`
+    // ends at `hi`.
+    let (d_lo, d_hi) = (items[offset].1, items[end - 1].1);
+    let lo = items.partition_point(|x| x.1 < d_lo);
+    let hi = items.partition_point(|x| x.1 <= d_hi);
+    items[lo..hi].sort_unstable_by_key(|x| key(x));
+    items[offset..end].to_vec()
+}
+
 fn sorted_refs(mut v: Vec<NamedRef>) -> Vec<NamedRef> {
     v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     v
@@ -680,7 +703,7 @@ impl App {
 
     pub async fn list_ci_classes(&self, actor: &Actor) -> Result<Vec<ClassDetail>> {
         actor.require(Action::CmdbRead)?;
-        let s = self.cmdb_schema(&self.db).await?;
+        let s = self.cached_cmdb_schema().await?;
         Ok(s.classes
             .iter()
             .map(|c| ClassDetail {
@@ -892,19 +915,7 @@ impl App {
     ) -> Result<CiView> {
         let c = self.readable_ci(actor, id).await?;
         let schema = self.cmdb_schema(&self.db).await?;
-        match as_of {
-            None => Ok(schema.view(c, self.now())),
-            Some(at) => {
-                let v = store::version_at(&self.db, id, at)
-                    .await?
-                    .ok_or(DomainError::not_found())?;
-                let snap: Value = serde_json::from_str(&v.snapshot_json)
-                    .map_err(|e| crate::Error::Internal(format!("ci version {}: {e}", v.id)))?;
-                let mut view = schema.view(c, at);
-                apply_snapshot(&mut view, &snap)?;
-                Ok(view)
-            }
-        }
+        self.view_at(&schema, c, as_of).await
     }
 
     /// Every version of an item, newest first.
@@ -974,7 +985,7 @@ impl App {
         store::insert_ci(&mut tx, &c).await.map_err(key_taken)?;
         let view = schema.view(c, now);
         store::insert_version(&mut tx, &version_of(&view, "create", actor, now)).await?;
-        store::bump_epoch(&mut tx).await?;
+        store::bump_epoch(&mut tx, Some(&[view.ci.id])).await?;
         let mut e = actor.entry("create", "ci", view.ci.id, Some(view.ci.org_id));
         e.after = snapshot(&view);
         audit::append(&mut tx, e, now).await?;
@@ -982,15 +993,26 @@ impl App {
         Ok(view)
     }
 
-    /// Replace an item's fields (the organization stays).
-    pub async fn update_ci(&self, actor: &Actor, id: Uuid, input: CiInput) -> Result<CiView> {
+    /// Replace an item's fields (the organization stays). With `expected_version`, the item
+    /// must still be at that version: checked inside the write transaction, so of two saves
+    /// of the same version one wins and the other is refused (409 `conflict` on `version`).
+    pub async fn update_ci(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        input: CiInput,
+        expected_version: Option<i64>,
+    ) -> Result<CiView> {
         actor.require(Action::CmdbWrite)?;
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let before = match store::get_ci(&mut tx, id).await? {
+        let before = match store::get_ci_for_update(&mut tx, id).await? {
             Some(c) if actor.scope().allows(c.org_id) => c,
             _ => return Err(DomainError::not_found().into()),
         };
+        if expected_version.is_some_and(|v| v != before.version) {
+            return Err(DomainError::field(ErrorCode::Conflict, "version").into());
+        }
         if input.org_id.is_some_and(|o| o != before.org_id) {
             return Err(DomainError::invalid("org_id").into());
         }
@@ -1007,7 +1029,7 @@ impl App {
         store::update_ci(&mut tx, &c).await.map_err(key_taken)?;
         let view = schema.view(c, now);
         store::insert_version(&mut tx, &version_of(&view, "update", actor, now)).await?;
-        store::bump_epoch(&mut tx).await?;
+        store::bump_epoch(&mut tx, Some(&[id])).await?;
         let mut e = actor.entry("update", "ci", id, Some(view.ci.org_id));
         e.before = snapshot(&schema.view(before, now));
         e.after = snapshot(&view);
@@ -1092,7 +1114,7 @@ impl App {
                 crate::Error::from(e)
             }
         })?;
-        store::bump_epoch(&mut tx).await?;
+        store::bump_epoch(&mut tx, Some(&[s.id, t.id])).await?;
         let mut e = actor.entry("relate", "ci", s.id, Some(s.org_id));
         e.after = Some(serde_json::json!({
             "relation_id": r.id, "kind": r.kind, "target_id": t.id, "target_key": t.external_key,
@@ -1117,7 +1139,7 @@ impl App {
             return Err(DomainError::not_found().into());
         }
         store::delete_relation(&mut tx, id).await?;
-        store::bump_epoch(&mut tx).await?;
+        store::bump_epoch(&mut tx, Some(&[r.source_id, r.target_id])).await?;
         let mut e = actor.entry("unrelate", "ci", s.id, Some(s.org_id));
         e.before = snapshot(&r);
         audit::append(&mut tx, e, now).await?;
@@ -1165,21 +1187,38 @@ impl App {
                 .collect(),
             None => vec![],
         };
-        reached.sort_unstable_by_key(|&(i, d)| (u64::from(d) << 32) | u64::from(g.rank(i)));
-        let business_services: Vec<CiBrief> = reached
-            .iter()
-            .filter(|&&(i, _)| g.is_service(i))
-            .map(|&(i, _)| g.brief(i))
-            .collect();
-        let mut org_ids: HashSet<Uuid> = HashSet::from([root.org_id]);
-        let mut dept_ids: HashSet<Uuid> = root.department_id.into_iter().collect();
-        for &(i, _) in &reached {
-            org_ids.insert(g.org_id(i));
-            if let Some(d) = g.department_id(i) {
-                dept_ids.insert(d);
+        // The walk visits depth by depth, so the order (depth, name, id) only needs sorting
+        // within the depths the page touches; owners are counted in dense slots (no hashing):
+        // at ~95,000 items reached this is what keeps a query to a few ms of CPU.
+        let key = |&(i, d): &(u32, u32)| (u64::from(d) << 32) | u64::from(g.rank(i));
+        let mut business_services: Vec<(u64, u32)> = Vec::new();
+        let mut org_seen = vec![false; g.org_slots()];
+        let mut dept_seen = vec![false; g.dept_slots()];
+        for x in &reached {
+            if g.is_service(x.0) {
+                business_services.push((key(x), x.0));
+            }
+            org_seen[g.org_slot(x.0)] = true;
+            if let Some(d) = g.dept_slot(x.0) {
+                dept_seen[d] = true;
             }
         }
-        let page: Vec<(u32, u32)> = reached.iter().skip(offset).take(limit).copied().collect();
+        business_services.sort_unstable();
+        let business_services: Vec<CiBrief> =
+            business_services.iter().map(|&(_, i)| g.brief(i)).collect();
+        let mut org_ids: HashSet<Uuid> = HashSet::from([root.org_id]);
+        org_ids.extend(
+            (0..org_seen.len())
+                .filter(|&s| org_seen[s])
+                .map(|s| g.org_of_slot(s)),
+        );
+        let mut dept_ids: HashSet<Uuid> = root.department_id.into_iter().collect();
+        dept_ids.extend(
+            (0..dept_seen.len())
+                .filter(|&s| dept_seen[s])
+                .map(|s| g.dept_of_slot(s)),
+        );
+        let page: Vec<(u32, u32)> = page_in_order(&mut reached, offset, limit, key);
         let ids: Vec<Uuid> = page.iter().map(|&(i, _)| g.id(i)).collect();
         let cis: HashMap<Uuid, Ci> = store::cis_by_ids(&self.db, &ids)
             .await?
@@ -1241,6 +1280,11 @@ impl App {
         q: AvailabilityQuery,
     ) -> Result<AvailabilityReport> {
         let c = self.readable_ci(actor, id).await?;
+        self.availability_of(&c, q).await
+    }
+
+    async fn availability_of(&self, c: &Ci, q: AvailabilityQuery) -> Result<AvailabilityReport> {
+        let id = c.id;
         let to = yunwei_domain::audit::truncate_to_micros(q.to.unwrap_or_else(|| self.now()));
         let from =
             yunwei_domain::audit::truncate_to_micros(q.from.unwrap_or(to - Duration::days(30)));
@@ -1332,10 +1376,7 @@ impl App {
     /// Tickets linked to the item, newest first (customers: their organization's).
     pub async fn ci_tickets(&self, actor: &Actor, id: Uuid) -> Result<Vec<LinkedTicket>> {
         self.readable_ci(actor, id).await?;
-        if actor.require(Action::TicketRead).is_err() {
-            return Ok(vec![]);
-        }
-        Ok(store::tickets_of_ci(&self.db, id, actor.scope().org_filter(), 200).await?)
+        self.tickets_of(actor, id).await
     }
 
     /// The CIs a ticket affects (customers: their organization's).
@@ -1482,6 +1523,247 @@ impl App {
             organizations: o,
         })
     }
+
+    // ------------------------------------------------------------------ the CI page, bounded
+
+    /// Read an item and check the caller may (another organization's answers like a missing
+    /// one), with the class schema: the CI page does this once and hands the result to its
+    /// sections (`*_of` below) instead of each reading and checking the item again.
+    pub async fn read_ci(&self, actor: &Actor, id: Uuid) -> Result<ReadableCi> {
+        let ci = self.readable_ci(actor, id).await?;
+        let schema = self.cached_cmdb_schema().await?;
+        Ok(ReadableCi {
+            ci,
+            schema,
+            reader: actor.user_id,
+        })
+    }
+
+    /// [`App::get_ci`] of an item read with [`App::read_ci`].
+    pub async fn ci_view_of(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<CiView> {
+        r.check(actor)?;
+        self.view_at(&r.schema, r.ci.clone(), as_of).await
+    }
+
+    async fn view_at(
+        &self,
+        schema: &Schema,
+        c: Ci,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<CiView> {
+        match as_of {
+            None => Ok(schema.view(c, self.now())),
+            Some(at) => {
+                let v = store::version_at(&self.db, c.id, at)
+                    .await?
+                    .ok_or(DomainError::not_found())?;
+                let snap: Value = serde_json::from_str(&v.snapshot_json)
+                    .map_err(|e| crate::Error::Internal(format!("ci version {}: {e}", v.id)))?;
+                let mut view = schema.view(c, at);
+                apply_snapshot(&mut view, &snap)?;
+                Ok(view)
+            }
+        }
+    }
+
+    /// One page of the item's relations, both ways, with the item at the other end, ordered
+    /// by direction (`out` first), kind, the other item's name and the relation id, and how
+    /// many there are (customers: only relations to their own organization's items, counted
+    /// the same way). `limit` 1–500 (default 200).
+    pub async fn ci_relations_page(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<RelationPage> {
+        let r = self.read_ci(actor, id).await?;
+        self.ci_relations_page_of(actor, &r, limit, offset).await
+    }
+
+    /// [`App::ci_relations_page`] of an item read with [`App::read_ci`].
+    pub async fn ci_relations_page_of(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<RelationPage> {
+        r.check(actor)?;
+        let limit = match limit {
+            None => 200,
+            Some(n) if (1..=500).contains(&n) => n,
+            Some(_) => return Err(DomainError::invalid("limit").into()),
+        };
+        let offset = match offset {
+            None => 0,
+            Some(n) if n >= 0 => n,
+            Some(_) => return Err(DomainError::invalid("offset").into()),
+        };
+        let (rows, total) =
+            store::relations_page(&self.db, r.ci.id, actor.scope().org_filter(), limit, offset)
+                .await?;
+        Ok(RelationPage {
+            items: rows.iter().map(|x| r.relation_view(x)).collect(),
+            total,
+            offset: offset as u64,
+            limit: limit as u64,
+        })
+    }
+
+    /// One layer of the topology around an item read with [`App::read_ci`]: the items one
+    /// relation away from `frontier` (the item itself, or items of the previous layer as this
+    /// function returned them), following relations to their targets (`down`) or to their
+    /// sources, leaving out `placed`; each item once, ordered by (frontier position, kind,
+    /// name, id), at most `limit` of them, with the number of such items in all. Customers
+    /// see only their organization's items. One query.
+    pub async fn ci_topology_layer(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        frontier: &[Uuid],
+        down: bool,
+        placed: &[Uuid],
+        limit: i64,
+    ) -> Result<(Vec<TopologyStep>, u64)> {
+        r.check(actor)?;
+        let (rows, found) = store::relation_layer(
+            &self.db,
+            frontier,
+            down,
+            actor.scope().org_filter(),
+            placed,
+            limit,
+        )
+        .await?;
+        let items = rows
+            .iter()
+            .filter_map(|(x, pos)| {
+                let parent = *frontier.get(usize::try_from(*pos).ok()?)?;
+                Some(TopologyStep {
+                    parent,
+                    relation: r.relation_view(x),
+                })
+            })
+            .collect();
+        Ok((items, found))
+    }
+
+    /// The relations between `ids` (items of a topology drawn around an item read with
+    /// [`App::read_ci`], so all visible to the caller), at most `limit`.
+    pub async fn ci_relations_among(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        ids: &[Uuid],
+        limit: i64,
+    ) -> Result<Vec<Relation>> {
+        r.check(actor)?;
+        Ok(store::relations_among(&self.db, ids, limit).await?)
+    }
+
+    /// The classes with their attributes, as [`App::list_ci_classes`] answers, from the
+    /// schema read with the item.
+    pub fn ci_classes_of(&self, actor: &Actor, r: &ReadableCi) -> Result<Vec<ClassDetail>> {
+        r.check(actor)?;
+        Ok(r.schema
+            .classes
+            .iter()
+            .map(|c| ClassDetail {
+                class: c.clone(),
+                attributes: r
+                    .schema
+                    .attrs
+                    .get(&c.id)
+                    .map(|v| v.iter().map(attr_view).collect())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// [`App::ci_tickets`] of an item read with [`App::read_ci`].
+    pub async fn ci_tickets_of(&self, actor: &Actor, r: &ReadableCi) -> Result<Vec<LinkedTicket>> {
+        r.check(actor)?;
+        self.tickets_of(actor, r.ci.id).await
+    }
+
+    async fn tickets_of(&self, actor: &Actor, id: Uuid) -> Result<Vec<LinkedTicket>> {
+        if actor.require(Action::TicketRead).is_err() {
+            return Ok(vec![]);
+        }
+        Ok(store::tickets_of_ci(&self.db, id, actor.scope().org_filter(), 200).await?)
+    }
+
+    /// [`App::ci_versions`] of an item read with [`App::read_ci`].
+    pub async fn ci_versions_of(&self, actor: &Actor, r: &ReadableCi) -> Result<Vec<CiVersion>> {
+        r.check(actor)?;
+        Ok(store::versions(&self.db, r.ci.id).await?)
+    }
+
+    /// [`App::ci_patches`] of an item read with [`App::read_ci`].
+    pub async fn ci_patches_of(&self, actor: &Actor, r: &ReadableCi) -> Result<Vec<Patch>> {
+        r.check(actor)?;
+        Ok(store::patches(&self.db, r.ci.id).await?)
+    }
+
+    /// [`App::ci_availability`] of an item read with [`App::read_ci`].
+    pub async fn ci_availability_of(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        q: AvailabilityQuery,
+    ) -> Result<AvailabilityReport> {
+        r.check(actor)?;
+        self.availability_of(&r.ci, q).await
+    }
+
+    /// [`App::ci_impact`] of an item read with [`App::read_ci`].
+    pub async fn ci_impact_of(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        q: ImpactQuery,
+    ) -> Result<Impact> {
+        r.check(actor)?;
+        let page = q.page()?;
+        self.analyse(actor, r.ci.clone(), Direction::Dependents, page)
+            .await
+    }
+
+    /// The newest `limit` (1–500) versions of an item read with [`App::read_ci`], without
+    /// their snapshots, and how many it has in all.
+    pub async fn ci_version_heads_of(
+        &self,
+        actor: &Actor,
+        r: &ReadableCi,
+        limit: i64,
+    ) -> Result<(Vec<store::CiVersionHead>, u64)> {
+        r.check(actor)?;
+        if !(1..=500).contains(&limit) {
+            return Err(DomainError::invalid("limit").into());
+        }
+        Ok(store::version_heads(&self.db, r.ci.id, limit).await?)
+    }
+
+    /// The classes and attributes, from this node's cache when the database's schema key
+    /// ([`store::schema_key`], one cheap query on every call) is the one it was read with:
+    /// a class or attribute added by any node is seen by the next call.
+    pub(crate) async fn cached_cmdb_schema(&self) -> Result<std::sync::Arc<Schema>> {
+        // The key is read before the schema: a change committed in between makes the cached
+        // schema newer than its key, never older, and the next call reads it again.
+        let key = store::schema_key(&self.db).await?;
+        if let Some(s) = self.cmdb_schema_cache.get(&key) {
+            return Ok(s);
+        }
+        let s = std::sync::Arc::new(self.cmdb_schema(&self.db).await?);
+        self.cmdb_schema_cache.put(key, s.clone());
+        Ok(s)
+    }
 }
 
 async fn writable_ci(tx: &mut Tx, actor: &Actor, id: Uuid, field: &str) -> Result<Ci> {
@@ -1567,4 +1849,110 @@ fn apply_snapshot(view: &mut CiView, snap: &Value) -> Result<()> {
     }
     view.tco = get_i("tco");
     Ok(())
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::page_in_order;
+
+    /// Every page of a depth-ordered list equals the same page of the fully sorted list.
+    #[test]
+    fn a_page_equals_the_page_of_the_full_sort() {
+        // A small deterministic generator (no extra dependency): depths 1..=5, ranks 0..400.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..200 {
+            let n = (next() % 300) as usize;
+            let mut items: Vec<(u32, u32)> = (0..n)
+                .map(|k| (k as u32, 1 + (next() % 5) as u32))
+                .collect();
+            let rank: Vec<u32> = (0..n).map(|_| (next() % 400) as u32).collect();
+            items.sort_by_key(|x| x.1); // the walk's order: by depth, arbitrary within
+            let key = |&(i, d): &(u32, u32)| {
+                // Unique, like the real key (rank is unique per item there).
+                (u64::from(d) << 40) | (u64::from(rank[i as usize]) << 16) | u64::from(i)
+            };
+            let mut full = items.clone();
+            full.sort_by_key(key);
+            let limit = 1 + (next() % 60) as usize;
+            let offset = (next() % (n as u64 + 20)) as usize;
+            let want: Vec<(u32, u32)> = full.iter().skip(offset).take(limit).copied().collect();
+            let mut work = items.clone();
+            let got = page_in_order(&mut work, offset, limit, key);
+            assert_eq!(
+                got, want,
+                "round {round}, n {n}, offset {offset}, limit {limit}"
+            );
+        }
+    }
+}
+
+/// An item read and checked once for one caller ([`App::read_ci`]), with the class schema.
+pub struct ReadableCi {
+    ci: Ci,
+    schema: std::sync::Arc<Schema>,
+    reader: Option<Uuid>,
+}
+
+impl ReadableCi {
+    pub fn ci(&self) -> &Ci {
+        &self.ci
+    }
+
+    /// Only the caller it was read for may use it.
+    fn check(&self, actor: &Actor) -> Result<()> {
+        actor.require(Action::CmdbRead)?;
+        if self.reader != actor.user_id || !actor.scope().allows(self.ci.org_id) {
+            return Err(DomainError::not_found().into());
+        }
+        Ok(())
+    }
+
+    fn relation_view(&self, x: &store::RelatedCi) -> RelationView {
+        RelationView {
+            relation: x.relation(),
+            direction: x.dir.clone(),
+            other: self.schema.brief(&x.other),
+        }
+    }
+}
+
+/// One page of an item's relations ([`App::ci_relations_page`]).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RelationPage {
+    pub items: Vec<RelationView>,
+    /// All the relations the caller may see, on every page.
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// An item placed by a topology layer, through its relation to `parent` (of the frontier).
+#[derive(Debug, Clone)]
+pub struct TopologyStep {
+    pub parent: Uuid,
+    pub relation: RelationView,
+}
+
+/// This node's copy of the class schema ([`App::cached_cmdb_schema`]), with the key it was
+/// read under.
+#[derive(Default)]
+pub struct SchemaCache(std::sync::Mutex<Option<(SchemaKey, std::sync::Arc<Schema>)>>);
+
+type SchemaKey = (i64, String, i64, String);
+
+impl SchemaCache {
+    fn get(&self, key: &SchemaKey) -> Option<std::sync::Arc<Schema>> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().filter(|(k, _)| k == key).map(|(_, s)| s.clone())
+    }
+
+    fn put(&self, key: SchemaKey, s: std::sync::Arc<Schema>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, s));
+    }
 }

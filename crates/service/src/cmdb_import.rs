@@ -729,7 +729,8 @@ impl App {
         summary.after = crate::snapshot(&report);
         entries.push(summary);
         if report.created + report.updated + report.relations_created > 0 {
-            store::bump_epoch(&mut tx).await?;
+            // A bulk write: every node reloads its graph in full (a NULL log row).
+            store::bump_epoch(&mut tx, None).await?;
         }
         store::audit_many(&mut tx, entries, now).await?;
         tx.commit().await?;

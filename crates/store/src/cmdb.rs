@@ -1042,18 +1042,62 @@ pub async fn audit_many(tx: &mut Tx, entries: Vec<NewEntry>, at: DateTime<Utc>) 
 
 // ------------------------------------------------------------------- the relation graph, epoch
 
-/// Increment the CMDB epoch in the caller's transaction. Every transaction that writes CIs or
+/// Increment the CMDB epoch in the caller's transaction and log which CIs it touched
+/// (`cmdb_graph_log`): every CI written and both ends of every relation written or deleted;
+/// `None` (or more than [`GRAPH_LOG_MAX_IDS`] ids, or none) logs "everything" (a NULL row),
+/// after which nodes reload their graph in full. Every transaction that writes CIs or
 /// relations calls it, so a node holding the relation graph in memory sees that it is stale
-/// (the row lock serializes CMDB writes on PostgreSQL, as `audit_head` does all writes).
-pub async fn bump_epoch(tx: &mut Tx) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
+/// and what to re-read (the row lock serializes CMDB writes on PostgreSQL, as `audit_head`
+/// does all writes, so epochs commit in order). Log rows older than [`GRAPH_LOG_KEEP`] epochs
+/// are pruned. Returns the new epoch.
+pub async fn bump_epoch(tx: &mut Tx, touched: Option<&[Uuid]>) -> Result<i64> {
+    let epoch: i64 = on_tx!(tx, |c| sqlx::query_scalar(
         "INSERT INTO cmdb_epoch (id, epoch) VALUES (1, 1) \
-         ON CONFLICT (id) DO UPDATE SET epoch = cmdb_epoch.epoch + 1"
+         ON CONFLICT (id) DO UPDATE SET epoch = cmdb_epoch.epoch + 1 RETURNING epoch"
     )
+    .fetch_one(c)
+    .await)?;
+    let mut ids: Vec<Uuid> = touched.map(<[Uuid]>::to_vec).unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() || ids.len() > GRAPH_LOG_MAX_IDS {
+        on_tx!(tx, |c| sqlx::query(
+            "INSERT INTO cmdb_graph_log (epoch, ci_id) VALUES ($1, NULL)"
+        )
+        .bind(epoch)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    } else {
+        match tx {
+            Tx::Sqlite(t) => sqlx::query(
+                "INSERT INTO cmdb_graph_log (epoch, ci_id) \
+                 SELECT $1, unhex(value) FROM json_each($2)",
+            )
+            .bind(epoch)
+            .bind(hex_list(&ids))
+            .execute(&mut **t)
+            .await
+            .map(|_| ())?,
+            Tx::Pg(t) => sqlx::query(
+                "INSERT INTO cmdb_graph_log (epoch, ci_id) \
+                 SELECT $1, value::uuid FROM json_array_elements_text($2::json)",
+            )
+            .bind(epoch)
+            .bind(uuid_list(&ids))
+            .execute(&mut **t)
+            .await
+            .map(|_| ())?,
+        }
+    }
+    on_tx!(tx, |c| sqlx::query(
+        "DELETE FROM cmdb_graph_log WHERE epoch <= $1"
+    )
+    .bind(epoch - GRAPH_LOG_KEEP)
     .execute(c)
     .await
     .map(|_| ()))?;
-    Ok(())
+    Ok(epoch)
 }
 
 /// The current CMDB epoch (0 before the first write).
@@ -1221,4 +1265,496 @@ pub async fn outages_of(
         .filter(|r| seen.insert(r.0))
         .filter_map(|(_, s, e)| s.map(|s| (s, e)))
         .collect())
+}
+
+// ------------------------------------------------------------- the relation graph, change log
+
+/// Epochs whose log rows [`bump_epoch`] keeps; a node further behind reloads in full.
+pub const GRAPH_LOG_KEEP: i64 = 10_000;
+/// More CIs than this in one write are logged as "everything".
+pub const GRAPH_LOG_MAX_IDS: usize = 5_000;
+
+/// What changed in the relation graph since an epoch, read by [`graph_changes`].
+pub enum GraphChanges {
+    /// Read the whole graph again: a write logged "everything", the log does not cover the
+    /// epochs since (pruned, or written before the log existed), too many CIs changed, or the
+    /// database's epoch is behind the graph's (another database).
+    Reload,
+    Patch(GraphPatch),
+}
+
+/// The changes since an epoch: the touched CIs as they are now, and every relation that
+/// propagates impact with either end among them.
+pub struct GraphPatch {
+    /// The epoch this patch brings the graph to (the database's, in the snapshot read).
+    pub epoch: i64,
+    /// Every class (a small table, read whole).
+    pub classes: Vec<CiClass>,
+    /// The CIs the log names, each once (sorted).
+    pub touched: Vec<Uuid>,
+    /// Those of them that exist; a touched CI not here is gone.
+    pub cis: Vec<GraphCi>,
+    /// (source, target) of the propagating relations with either end touched (a pair may
+    /// repeat: two kinds, or both ends touched).
+    pub edges: Vec<(Uuid, Uuid)>,
+}
+
+/// The changes to the relation graph since `since` (the epoch a graph was read at), read in
+/// one snapshot (a read transaction; repeatable read on PostgreSQL) together with the epoch
+/// they bring the graph to, so the patched graph corresponds exactly to that epoch. At most
+/// `max_cis` touched CIs; more answer [`GraphChanges::Reload`].
+pub async fn graph_changes(db: &crate::Db, since: i64, max_cis: usize) -> Result<GraphChanges> {
+    const EPOCH: &str = "SELECT epoch FROM cmdb_epoch WHERE id = 1";
+    const LOG: &str = "SELECT epoch, ci_id FROM cmdb_graph_log \
+                       WHERE epoch > $1 AND epoch <= $2 ORDER BY epoch LIMIT $3";
+    const CIS_SQLITE: &str = "SELECT id, org_id, department_id, class_id, name, external_key, \
+        status, criticality FROM cis WHERE id IN (SELECT unhex(value) FROM json_each($1))";
+    const CIS_PG: &str = "SELECT id, org_id, department_id, class_id, name, external_key, \
+        status, criticality FROM cis \
+        WHERE id IN (SELECT value::uuid FROM json_array_elements_text($1::json))";
+    const EDGES_SQLITE: &str = "SELECT source_id, target_id FROM ci_relations \
+        WHERE kind <> 'backed_up_by' AND source_id IN (SELECT unhex(value) FROM json_each($1)) \
+        UNION ALL SELECT source_id, target_id FROM ci_relations \
+        WHERE kind <> 'backed_up_by' AND target_id IN (SELECT unhex(value) FROM json_each($1))";
+    const EDGES_PG: &str = "SELECT source_id, target_id FROM ci_relations \
+        WHERE kind <> 'backed_up_by' \
+        AND source_id IN (SELECT value::uuid FROM json_array_elements_text($1::json)) \
+        UNION ALL SELECT source_id, target_id FROM ci_relations \
+        WHERE kind <> 'backed_up_by' \
+        AND target_id IN (SELECT value::uuid FROM json_array_elements_text($1::json))";
+    let classes_sql = concat!("SELECT ", class_cols!(), " FROM ci_classes ORDER BY code");
+    let max_rows = i64::try_from(max_cis).unwrap_or(i64::MAX - 1);
+    macro_rules! read_all {
+        ($tx:expr, $cis:expr, $edges:expr, $list:expr) => {{
+            // The epoch first: it fixes the snapshot (SQLite) and bounds the log read, so
+            // what is read is exactly the state at that epoch.
+            let epoch: i64 = sqlx::query_scalar::<_, i64>(EPOCH)
+                .fetch_optional(&mut *$tx)
+                .await?
+                .unwrap_or(0);
+            // Every epoch has at least one log row: more epochs than rows allowed, too many.
+            if epoch < since || epoch - since > max_rows {
+                None
+            } else {
+                let log: Vec<(i64, Option<Uuid>)> = sqlx::query_as(LOG)
+                    .bind(since)
+                    .bind(epoch)
+                    .bind(max_rows + 1)
+                    .fetch_all(&mut *$tx)
+                    .await?;
+                let mut epochs = 0i64;
+                let mut last = since;
+                let mut all = false;
+                let mut touched: Vec<Uuid> = Vec::with_capacity(log.len());
+                for (e, id) in &log {
+                    if *e != last {
+                        epochs += 1;
+                        last = *e;
+                    }
+                    match id {
+                        Some(id) => touched.push(*id),
+                        None => all = true,
+                    }
+                }
+                touched.sort_unstable();
+                touched.dedup();
+                // A NULL row, too many rows, or an epoch without rows (pruned, or from before
+                // the log): reload.
+                if all || log.len() as i64 > max_rows || epochs != epoch - since {
+                    None
+                } else {
+                    let list = $list(&touched);
+                    let classes = sqlx::query_as::<_, CiClass>(classes_sql)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                    let (mut cis, mut edges) = (Vec::new(), Vec::new());
+                    if !touched.is_empty() {
+                        cis = sqlx::query_as::<_, GraphCi>($cis)
+                            .bind(&list)
+                            .fetch_all(&mut *$tx)
+                            .await?;
+                        edges = sqlx::query_as::<_, (Uuid, Uuid)>($edges)
+                            .bind(&list)
+                            .fetch_all(&mut *$tx)
+                            .await?;
+                    }
+                    Some(GraphPatch {
+                        epoch,
+                        classes,
+                        touched,
+                        cis,
+                        edges,
+                    })
+                }
+            }
+        }};
+    }
+    let out = match db {
+        crate::Db::Sqlite(p) => {
+            // A deferred read transaction: its first SELECT fixes the snapshot (WAL).
+            let mut tx = p.begin().await?;
+            let out = read_all!(tx, CIS_SQLITE, EDGES_SQLITE, hex_list);
+            tx.commit().await?;
+            out
+        }
+        crate::Db::Pg(p) => {
+            let mut tx = p.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            let out = read_all!(tx, CIS_PG, EDGES_PG, uuid_list);
+            tx.commit().await?;
+            out
+        }
+    };
+    Ok(match out {
+        Some(p) => GraphChanges::Patch(p),
+        None => GraphChanges::Reload,
+    })
+}
+
+// ------------------------------------------------------------------ the CI page, bounded reads
+
+/// A relation seen from one of its ends, with the CI at the other end (read in one join).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RelatedCi {
+    pub r_id: Uuid,
+    pub r_source_id: Uuid,
+    pub r_kind: String,
+    pub r_target_id: Uuid,
+    pub r_created_at: DateTime<Utc>,
+    pub r_created_by: Option<Uuid>,
+    /// `out` when the CI asked about is the source, `in` when it is the target.
+    pub dir: String,
+    #[sqlx(flatten)]
+    pub other: Ci,
+}
+
+impl RelatedCi {
+    pub fn relation(&self) -> Relation {
+        Relation {
+            id: self.r_id,
+            source_id: self.r_source_id,
+            kind: self.r_kind.clone(),
+            target_id: self.r_target_id,
+            created_at: self.r_created_at,
+            created_by: self.r_created_by,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CountedRow {
+    #[sqlx(flatten)]
+    row: RelatedCi,
+    total: i64,
+}
+
+macro_rules! related_cols {
+    () => {
+        "r.id AS r_id, r.source_id AS r_source_id, r.kind AS r_kind, r.target_id AS r_target_id, \
+         r.created_at AS r_created_at, r.created_by AS r_created_by, "
+    };
+}
+
+/// One page of a CI's relations, both directions, with the CI at the other end, ordered by
+/// direction (`out` first), kind, the other CI's name and the relation id; with `org`, only
+/// relations whose other end belongs to that organization. Returns the page and the number of
+/// such relations in all.
+pub async fn relations_page(
+    db: &crate::Db,
+    ci: Uuid,
+    org: Option<Uuid>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<RelatedCi>, u64)> {
+    // Counted and ordered on the sort keys alone (an item behind a core switch has thousands
+    // of relations); only the page's relations and items are read whole.
+    let sql = concat!(
+        "WITH k AS (SELECT r.id AS rid, c.id AS cid, 'out' AS dir, r.kind AS kind, c.name AS name \
+         FROM ci_relations r JOIN cis c ON c.id = r.target_id \
+         WHERE r.source_id = $1 AND ($2 IS NULL OR c.org_id = $2) \
+         UNION ALL SELECT r.id, c.id, 'in', r.kind, c.name \
+         FROM ci_relations r JOIN cis c ON c.id = r.source_id \
+         WHERE r.target_id = $1 AND ($2 IS NULL OR c.org_id = $2)), \
+         pg AS (SELECT rid, cid, dir, kind, name, COUNT(*) OVER () AS total FROM k \
+         ORDER BY dir DESC, kind, name, rid LIMIT $3 OFFSET $4) \
+         SELECT ",
+        related_cols!(),
+        "pg.dir AS dir, ",
+        ci_cols_c!(),
+        ", pg.total AS total FROM pg JOIN ci_relations r ON r.id = pg.rid \
+         JOIN cis c ON c.id = pg.cid ORDER BY pg.dir DESC, pg.kind, pg.name, pg.rid"
+    );
+    let rows = on_ex!(Ex::from(db), |c| sqlx::query_as::<_, CountedRow>(sql)
+        .bind(ci)
+        .bind(org)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await)?;
+    let total = match rows.first() {
+        Some(r) => r.total as u64,
+        // Past the end (or nothing at all): the count on its own.
+        None => relations_count(db, ci, org).await?,
+    };
+    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+}
+
+/// How many relations [`relations_page`] pages through.
+pub async fn relations_count(db: &crate::Db, ci: Uuid, org: Option<Uuid>) -> Result<u64> {
+    let n: i64 = match org {
+        // Every relation has both ends (they are deleted with their CIs): the indexes answer.
+        None => on_ex!(Ex::from(db), |c| sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM ci_relations WHERE source_id = $1) \
+             + (SELECT COUNT(*) FROM ci_relations WHERE target_id = $1)"
+        )
+        .bind(ci)
+        .fetch_one(c)
+        .await)?,
+        Some(o) => on_ex!(Ex::from(db), |c| sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM ci_relations r JOIN cis c ON c.id = r.target_id \
+             WHERE r.source_id = $1 AND c.org_id = $2) \
+             + (SELECT COUNT(*) FROM ci_relations r JOIN cis c ON c.id = r.source_id \
+             WHERE r.target_id = $1 AND c.org_id = $2)"
+        )
+        .bind(ci)
+        .bind(o)
+        .fetch_one(c)
+        .await)?,
+    };
+    Ok(n.max(0) as u64)
+}
+
+/// One layer of the topology drawing: the CIs one relation away from the `frontier` (in its
+/// order), following relations from source to target (`down`) or from target to source,
+/// leaving out the CIs in `placed` and, with `org`, those of other organizations. Each CI
+/// comes once, through its first relation in (frontier position, kind) order, and the CIs are
+/// ordered by (frontier position, kind, name, id); at most `limit` are returned (at least
+/// one when there are any), with how many distinct CIs there are in all.
+pub async fn relation_layer(
+    db: &crate::Db,
+    frontier: &[Uuid],
+    down: bool,
+    org: Option<Uuid>,
+    placed: &[Uuid],
+    limit: i64,
+) -> Result<(Vec<(RelatedCi, i64)>, u64)> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        row: RelatedCi,
+        pos: i64,
+        found: i64,
+    }
+    if frontier.is_empty() {
+        return Ok((vec![], 0));
+    }
+    macro_rules! layer_sql {
+        ($f:literal, $p:literal, $from:literal, $dir:literal) => {
+            concat!(
+                "WITH f(id, pos) AS (",
+                $f,
+                "), p(id) AS (",
+                $p,
+                "), cand AS (SELECT r.id AS rid, c.id AS cid, f.pos AS pos, r.kind AS kind, \
+                 c.name AS name, ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY f.pos, r.kind) AS rn \
+                 FROM f JOIN ci_relations r ON ",
+                $from,
+                " WHERE c.id NOT IN (SELECT id FROM p) AND ($3 IS NULL OR c.org_id = $3)), \
+                 pg AS (SELECT rid, cid, pos, kind, name, COUNT(*) OVER () AS found FROM cand \
+                 WHERE rn = 1 ORDER BY pos, kind, name, cid LIMIT $4) \
+                 SELECT ",
+                related_cols!(),
+                $dir,
+                " AS dir, pg.pos AS pos, ",
+                ci_cols_c!(),
+                ", pg.found AS found FROM pg JOIN ci_relations r ON r.id = pg.rid \
+                 JOIN cis c ON c.id = pg.cid ORDER BY pg.pos, pg.kind, pg.name, pg.cid"
+            )
+        };
+    }
+    let sql = match (db, down) {
+        (crate::Db::Sqlite(_), true) => layer_sql!(
+            "SELECT unhex(value), key FROM json_each($1)",
+            "SELECT unhex(value) FROM json_each($2)",
+            "r.source_id = f.id JOIN cis c ON c.id = r.target_id",
+            "'out'"
+        ),
+        (crate::Db::Sqlite(_), false) => layer_sql!(
+            "SELECT unhex(value), key FROM json_each($1)",
+            "SELECT unhex(value) FROM json_each($2)",
+            "r.target_id = f.id JOIN cis c ON c.id = r.source_id",
+            "'in'"
+        ),
+        (crate::Db::Pg(_), true) => layer_sql!(
+            "SELECT value::uuid, ord - 1 FROM json_array_elements_text($1::json) WITH ORDINALITY AS t(value, ord)",
+            "SELECT value::uuid FROM json_array_elements_text($2::json)",
+            "r.source_id = f.id JOIN cis c ON c.id = r.target_id",
+            "'out'"
+        ),
+        (crate::Db::Pg(_), false) => layer_sql!(
+            "SELECT value::uuid, ord - 1 FROM json_array_elements_text($1::json) WITH ORDINALITY AS t(value, ord)",
+            "SELECT value::uuid FROM json_array_elements_text($2::json)",
+            "r.target_id = f.id JOIN cis c ON c.id = r.source_id",
+            "'in'"
+        ),
+    };
+    let (f, p) = match db {
+        crate::Db::Sqlite(_) => (hex_list(frontier), hex_list(placed)),
+        crate::Db::Pg(_) => (uuid_list(frontier), uuid_list(placed)),
+    };
+    let rows = on_ex!(Ex::from(db), |c| sqlx::query_as::<_, Row>(sql)
+        .bind(&f)
+        .bind(&p)
+        .bind(org)
+        .bind(limit.max(1))
+        .fetch_all(c)
+        .await)?;
+    let found = rows.first().map(|r| r.found.max(0) as u64).unwrap_or(0);
+    Ok((
+        rows.into_iter()
+            .take(limit.max(0) as usize)
+            .map(|r| (r.row, r.pos))
+            .collect(),
+        found,
+    ))
+}
+
+/// The relations between the CIs in `ids` (both ends among them), at most `limit`, in id order.
+pub async fn relations_among(db: &crate::Db, ids: &[Uuid], limit: i64) -> Result<Vec<Relation>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = match db {
+        crate::Db::Sqlite(p) => {
+            sqlx::query_as::<_, Relation>(concat!(
+                "SELECT ",
+                rel_cols!(),
+                " FROM ci_relations WHERE source_id IN (SELECT unhex(value) FROM json_each($1)) \
+                 AND target_id IN (SELECT unhex(value) FROM json_each($1)) ORDER BY id LIMIT $2"
+            ))
+            .bind(hex_list(ids))
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        }
+        crate::Db::Pg(p) => {
+            sqlx::query_as::<_, Relation>(concat!(
+                "SELECT ",
+                rel_cols!(),
+                " FROM ci_relations WHERE source_id IN (SELECT value::uuid FROM json_array_elements_text($1::json)) \
+                 AND target_id IN (SELECT value::uuid FROM json_array_elements_text($1::json)) ORDER BY id LIMIT $2"
+            ))
+            .bind(uuid_list(ids))
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// A CI read inside a write transaction for changing it: on PostgreSQL the row is locked
+/// (`FOR UPDATE`) until the transaction ends, so a concurrent writer waits and then reads what
+/// this one wrote; SQLite write transactions are serialized already (`BEGIN IMMEDIATE`).
+pub async fn get_ci_for_update(tx: &mut Tx, id: Uuid) -> Result<Option<Ci>> {
+    Ok(match tx {
+        Tx::Sqlite(_) => get_ci(tx, id).await?,
+        Tx::Pg(t) => {
+            sqlx::query_as::<_, Ci>(concat!(
+                "SELECT ",
+                ci_cols!(),
+                " FROM cis WHERE id = $1 FOR UPDATE"
+            ))
+            .bind(id)
+            .fetch_optional(&mut **t)
+            .await?
+        }
+    })
+}
+
+/// What changes whenever a class or attribute is added or a class changes: the number of
+/// classes and attributes and their latest change. The classes and attributes are only ever
+/// inserted (and classes updated with `updated_at`), so equal keys mean an equal schema; a
+/// cache of the schema compares this (one cheap query) before it trusts what it holds.
+pub async fn schema_key(db: &crate::Db) -> Result<(i64, String, i64, String)> {
+    Ok(match db {
+        crate::Db::Sqlite(p) => {
+            sqlx::query_as::<_, (i64, String, i64, String)>(
+                "SELECT (SELECT COUNT(*) FROM ci_classes), \
+                 (SELECT COALESCE(MAX(updated_at), '') FROM ci_classes), \
+                 (SELECT COUNT(*) FROM ci_attributes), \
+                 (SELECT COALESCE(MAX(created_at), '') FROM ci_attributes)",
+            )
+            .fetch_one(p)
+            .await?
+        }
+        crate::Db::Pg(p) => {
+            sqlx::query_as::<_, (i64, String, i64, String)>(
+                "SELECT (SELECT COUNT(*) FROM ci_classes), \
+                 (SELECT COALESCE(MAX(updated_at)::text, '') FROM ci_classes), \
+                 (SELECT COUNT(*) FROM ci_attributes), \
+                 (SELECT COALESCE(MAX(created_at)::text, '') FROM ci_attributes)",
+            )
+            .fetch_one(p)
+            .await?
+        }
+    })
+}
+
+/// A version of a CI without its snapshot (what a list of versions shows).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CiVersionHead {
+    pub version: i64,
+    pub valid_from: DateTime<Utc>,
+    pub action: String,
+    pub actor_name: String,
+}
+
+/// The newest `limit` versions of a CI without their snapshots, newest first, and how many
+/// versions it has in all (counted only when there are more than `limit`).
+pub async fn version_heads(
+    db: &crate::Db,
+    ci: Uuid,
+    limit: i64,
+) -> Result<(Vec<CiVersionHead>, u64)> {
+    let sql = "SELECT version, valid_from, action, actor_name FROM ci_versions \
+               WHERE ci_id = $1 ORDER BY version DESC LIMIT $2";
+    let count = "SELECT COUNT(*) FROM ci_versions WHERE ci_id = $1";
+    let rows = match db {
+        crate::Db::Sqlite(p) => {
+            sqlx::query_as::<_, CiVersionHead>(sql)
+                .bind(ci)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        }
+        crate::Db::Pg(p) => {
+            sqlx::query_as::<_, CiVersionHead>(sql)
+                .bind(ci)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        }
+    };
+    if (rows.len() as i64) < limit {
+        let n = rows.len() as u64;
+        return Ok((rows, n));
+    }
+    let total = match db {
+        crate::Db::Sqlite(p) => {
+            sqlx::query_scalar::<_, i64>(count)
+                .bind(ci)
+                .fetch_one(p)
+                .await?
+        }
+        crate::Db::Pg(p) => {
+            sqlx::query_scalar::<_, i64>(count)
+                .bind(ci)
+                .fetch_one(p)
+                .await?
+        }
+    };
+    Ok((rows, total.max(0) as u64))
 }

@@ -617,6 +617,12 @@ const TABLES: &[Table] = &[
         order_by: "id",
     },
     Table {
+        name: "cmdb_graph_log",
+        cols: &[("epoch", Int), ("ci_id", Id)],
+        deferred: &[],
+        order_by: "epoch, ci_id",
+    },
+    Table {
         name: "ci_patches",
         cols: &[
             ("id", Id),

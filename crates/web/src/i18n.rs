@@ -46,6 +46,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("cmdb.topology", "拓扑图", "Topology"),
     ("cmdb.relations", "关系", "Relations"),
     ("cmdb.rels_more", "未列出的关系：", "Relations not listed:"),
+    ("cmdb.rels_total", "关系共", "Relations in total"),
     ("cmdb.relation", "关系类型", "Relation"),
     ("cmdb.other", "关联配置项", "Related item"),
     ("cmdb.direction", "方向", "Direction"),

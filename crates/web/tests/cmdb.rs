@@ -893,3 +893,260 @@ async fn import_export_round_trip_and_bad_rows() {
         );
     }
 }
+
+/// `GET /api/v1/cis/{id}/relations?limit&offset`: one page in a stable order (direction `out`
+/// first, kind, the other item's name, relation id), the total in `x-total-count`, and for a
+/// customer only relations to their own organization's items, in the page and in the count.
+#[tokio::test]
+async fn relations_are_paged_in_order_with_a_scoped_total() {
+    for t in TestApp::all().await {
+        let org = t.org("甲单位").await;
+        let other = t.org("乙单位").await;
+        let (_, customer) = t.user("kh", "customer", Some(org)).await;
+        let (_, outsider) = t.user("kh2", "customer", Some(other)).await;
+        let mk = |o: uuid::Uuid, key: &str, name: &str, class: &str| json!({"class": class, "org_id": o, "external_key": key, "name": name});
+        let hub = ci(&t, &t.admin, mk(org, "HUB", "hub", "application_system")).await;
+        // ASCII names, so both stores' collations order them alike.
+        let mut by_name = std::collections::HashMap::new();
+        for (o, key, name) in [
+            (org, "A1", "n03"),
+            (org, "A2", "n01"),
+            (other, "B1", "n02"),
+            (org, "A3", "n07"),
+            (org, "A4", "n05"),
+            (org, "A5", "n04"),
+            (other, "B2", "n06"),
+            (other, "B3", "n08"),
+        ] {
+            let c = ci(&t, &t.admin, mk(o, key, name, "application_system")).await;
+            by_name.insert(name, c);
+        }
+        let svc = ci(&t, &t.admin, mk(org, "SVC", "n00", "business_service")).await;
+        for n in ["n03", "n01", "n02"] {
+            relate(&t, &t.admin, &hub, "depends_on", &by_name[n]).await;
+        }
+        relate(&t, &t.admin, &hub, "member_of", &svc).await;
+        for n in ["n07", "n05", "n04", "n06", "n08"] {
+            relate(&t, &t.admin, &by_name[n], "depends_on", &hub).await;
+        }
+        let hub_id = hub["id"].as_str().unwrap();
+        let page = |who: String, q: String| {
+            let t = &t;
+            async move {
+                let r = t
+                    .get(&format!("/api/v1/cis/{hub_id}/relations?{q}"), &who)
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{}: {q}: {}", t.name, r.text);
+                let total: u64 = r.headers["x-total-count"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let rows: Vec<String> = r
+                    .body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "{} {} {}",
+                            x["direction"].as_str().unwrap(),
+                            x["kind"].as_str().unwrap(),
+                            x["other"]["name"].as_str().unwrap()
+                        )
+                    })
+                    .collect();
+                (rows, total)
+            }
+        };
+        let all = [
+            "out depends_on n01",
+            "out depends_on n02",
+            "out depends_on n03",
+            "out member_of n00",
+            "in depends_on n04",
+            "in depends_on n05",
+            "in depends_on n06",
+            "in depends_on n07",
+            "in depends_on n08",
+        ];
+        let admin = t.admin.clone();
+        assert_eq!(
+            page(admin.clone(), "limit=4".into()).await,
+            (all[..4].iter().map(|s| s.to_string()).collect(), 9),
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            page(admin.clone(), "limit=4&offset=4".into()).await,
+            (all[4..8].iter().map(|s| s.to_string()).collect(), 9),
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            page(admin.clone(), "limit=4&offset=8".into()).await,
+            (vec![all[8].to_string()], 9),
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            page(admin.clone(), "offset=20".into()).await,
+            (vec![], 9),
+            "{}: past the end",
+            t.name
+        );
+        assert_eq!(
+            page(admin.clone(), "offset=0".into()).await.0.len(),
+            9,
+            "{}: default limit",
+            t.name
+        );
+        // The relation ids break ties and pages do not overlap: every relation exactly once.
+        let unpaged = t
+            .get(&format!("/api/v1/cis/{hub_id}/relations"), &t.admin)
+            .await;
+        assert_eq!(unpaged.status, StatusCode::OK);
+        assert_eq!(unpaged.body.as_array().unwrap().len(), 9);
+        assert!(
+            unpaged.headers.get("x-total-count").is_none(),
+            "the unpaged answer is as it was"
+        );
+
+        // A customer: only relations to their organization's items, and a count of those.
+        let mine: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|s| !["n02", "n06", "n08"].iter().any(|n| s.ends_with(n)))
+            .collect();
+        assert_eq!(mine.len(), 6);
+        let (rows, total) = page(customer.clone(), "limit=4".into()).await;
+        assert_eq!(
+            (rows, total),
+            (mine[..4].iter().map(|s| s.to_string()).collect(), 6),
+            "{}",
+            t.name
+        );
+        let (rows, total) = page(customer.clone(), "limit=4&offset=4".into()).await;
+        assert_eq!(
+            (rows, total),
+            (mine[4..].iter().map(|s| s.to_string()).collect(), 6),
+            "{}",
+            t.name
+        );
+        // Another organization's customer: the item answers like a missing one …
+        let r = t
+            .get(
+                &format!("/api/v1/cis/{hub_id}/relations?limit=10"),
+                &outsider,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", t.name);
+        assert!(r.headers.get("x-total-count").is_none());
+        // … and on their own item, the relation to the foreign hub is neither listed nor counted.
+        let b2 = by_name["n06"]["id"].as_str().unwrap();
+        let r = t
+            .get(&format!("/api/v1/cis/{b2}/relations?limit=10"), &outsider)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", t.name, r.text);
+        assert_eq!(r.body.as_array().unwrap().len(), 0);
+        assert_eq!(r.headers["x-total-count"], "0");
+        let r = t
+            .get(&format!("/api/v1/cis/{b2}/relations?limit=10"), &t.admin)
+            .await;
+        assert_eq!(r.headers["x-total-count"], "1");
+
+        for bad in ["limit=0", "limit=501", "offset=-1", "limit=x"] {
+            let r = t
+                .get(&format!("/api/v1/cis/{hub_id}/relations?{bad}"), &t.admin)
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}: {bad}: {}",
+                t.name,
+                r.text
+            );
+        }
+    }
+}
+
+/// `PUT /api/v1/cis/{id}?version=N` is checked in the write transaction: of two saves of the
+/// same version sent at once, one is written (200) and the other refused (409 `conflict` on
+/// `version`); one version and one audit entry are added.
+#[tokio::test]
+async fn concurrent_saves_of_one_version_write_once() {
+    for t in TestApp::all().await {
+        let org = t.org("甲单位").await;
+        let body = json!({"class": "application_system", "org_id": org, "external_key": "APP-1", "name": "甲系统"});
+        let c = ci(&t, &t.admin, body.clone()).await;
+        let id = c["id"].as_str().unwrap().to_string();
+        assert_eq!(c["version"], 1);
+        let audits = t.audit_count().await;
+        let put = |name: &'static str, version: &'static str| {
+            let mut b = body.clone();
+            b["name"] = json!(name);
+            let path = format!("/api/v1/cis/{id}?version={version}");
+            let t = &t;
+            async move {
+                t.req(Method::PUT, &path, Some(&t.admin), Some(b), &[])
+                    .await
+            }
+        };
+        let (a, b) = tokio::join!(put("甲系统一", "1"), put("甲系统二", "1"));
+        let mut st = [a.status, b.status];
+        st.sort();
+        assert_eq!(
+            st,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "{}: {} / {}",
+            t.name,
+            a.text,
+            b.text
+        );
+        let (won, lost) = if a.status == StatusCode::OK {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        assert_eq!(lost.body["code"], "conflict", "{}", t.name);
+        assert_eq!(lost.body["field"], "version", "{}", t.name);
+        assert_eq!(won.body["version"], 2);
+        let now = t.get(&format!("/api/v1/cis/{id}"), &t.admin).await;
+        assert_eq!(
+            now.body["name"], won.body["name"],
+            "{}: the winner's save is what is there",
+            t.name
+        );
+        assert_eq!(now.body["version"], 2);
+        let versions = t.get(&format!("/api/v1/cis/{id}/versions"), &t.admin).await;
+        assert_eq!(versions.body.as_array().unwrap().len(), 2, "{}", t.name);
+        assert_eq!(
+            t.audit_count().await,
+            audits + 1,
+            "{}: one audit entry",
+            t.name
+        );
+
+        // A stale version later is refused too, and nothing is written; the current one saves.
+        let r = put("甲系统三", "1").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", t.name);
+        assert_eq!(t.audit_count().await, audits + 1);
+        let r = put("甲系统三", "2").await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", t.name, r.text);
+        assert_eq!(r.body["version"], 3);
+        // Without a version, as before: saved over whatever is there.
+        let mut b = body.clone();
+        b["name"] = json!("甲系统四");
+        let r = t
+            .req(
+                Method::PUT,
+                &format!("/api/v1/cis/{id}"),
+                Some(&t.admin),
+                Some(b),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", t.name);
+        assert_eq!(r.body["version"], 4);
+    }
+}

@@ -966,6 +966,31 @@ mod browser {
             .await
             .unwrap();
         }
+        // 204 more racks in the room: 205 relations, two pages of the relation list.
+        for k in 0..204 {
+            let rack = app
+                .create_ci(
+                    &sys,
+                    CiInput {
+                        class: "rack".into(),
+                        external_key: format!("RACK-X{k:03}"),
+                        name: format!("X{k:03} 机柜"),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            app.create_ci_relation(
+                &sys,
+                NewRelation {
+                    source_id: rack.ci.id,
+                    kind: "located_in".into(),
+                    target_id: ids[0],
+                },
+            )
+            .await
+            .unwrap();
+        }
         Seeded {
             server: ids[2],
             room: ids[0],
@@ -1077,6 +1102,39 @@ mod browser {
             rels.contains("OA 虚拟机"),
             "{store}: the other relation stays: {rels}"
         );
+
+        // The room's 205 relations: 200 listed, then the next page with the other 5.
+        let rows = "#ci-rel-table tbody tr";
+        goto(&c, &format!("{base}/cmdb/cis/{}", s.room)).await;
+        let total = text_of(&c, "#rel-total").await;
+        assert!(
+            total.contains("205") && total.contains("1–200"),
+            "{store}: {total}"
+        );
+        assert_eq!(c.find_all(Locator::Css(rows)).await.unwrap().len(), 200);
+        assert!(c.find(Locator::Css("#rel-prev")).await.is_err());
+        click(&c, "#rel-next").await;
+        wait_text(&c, "#rel-total", "the second page of relations", |t| {
+            t.contains("201–205")
+        })
+        .await;
+        let url = c.current_url().await.unwrap();
+        assert!(
+            url.query().unwrap_or("").contains("rels_offset=200"),
+            "{url}"
+        );
+        assert_eq!(c.find_all(Locator::Css(rows)).await.unwrap().len(), 5);
+        let second = text_of(&c, "#ci-rel-table").await;
+        assert!(
+            second.contains("X203 机柜"),
+            "{store}: the last by name: {second}"
+        );
+        assert!(c.find(Locator::Css("#rel-next")).await.is_err());
+        click(&c, "#rel-prev").await;
+        wait_text(&c, "#rel-total", "back to the first page", |t| {
+            t.contains("1–200")
+        })
+        .await;
         click(&c, "#logout").await;
         eventually("signed out", || async {
             let u = c.current_url().await.ok()?;
@@ -1133,5 +1191,159 @@ mod browser {
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("the CMDB edit browser flow task failed: {e}"),
         }
+    }
+}
+
+/// The class schema an item's page uses is cached per node: a class and attributes another
+/// node adds (a second service on the same database) are on this node's next page.
+#[tokio::test]
+async fn a_class_added_by_another_node_is_on_the_next_page() {
+    use yunwei_service::cmdb::{NewAttribute, NewClass};
+    for t in TestApp::all().await {
+        let org = t.org("甲单位").await;
+        t.user("gcs", "engineer", None).await;
+        let eng = Session::login(&t, "gcs").await;
+        let server = ci(
+            &t,
+            org,
+            "physical_server",
+            "SRV-1",
+            "数据库服务器",
+            json!({}),
+        )
+        .await;
+        let server_url = format!("/cmdb/cis/{server}");
+        // This node reads (and keeps) the schema.
+        let page = eng.get(&server_url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}: {}", t.name, page.text);
+        assert!(!page.text.contains("ci-edit-attr-asset_tag"), "{}", t.name);
+
+        // Another node adds a class with an attribute, an item of it, and an attribute of the
+        // server's class.
+        let other = yunwei_service::App::new(t._db.db.clone());
+        let cooling = other
+            .create_ci_class(
+                &t.sys,
+                NewClass {
+                    code: "cooling_ctl".into(),
+                    name_zh: "机房温控系统".into(),
+                    name_en: "Cooling controller".into(),
+                    category: "facility".into(),
+                    has_security_level: false,
+                    has_data_level: false,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        let attr = |code: &str, zh: &str, kind: &str| NewAttribute {
+            code: code.into(),
+            name_zh: zh.into(),
+            name_en: code.into(),
+            kind: kind.into(),
+            options: vec![],
+        };
+        other
+            .add_ci_attribute(
+                &t.sys,
+                cooling.class.id,
+                attr("setpoint", "设定温度", "number"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        let server_class = other
+            .list_ci_classes(&t.sys)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.class.code == "physical_server")
+            .unwrap();
+        other
+            .add_ci_attribute(
+                &t.sys,
+                server_class.class.id,
+                attr("asset_tag", "资产标签号", "text"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        let unit = other
+            .create_ci(
+                &t.sys,
+                CiInput {
+                    class: "cooling_ctl".into(),
+                    org_id: Some(org),
+                    external_key: "COOL-1".into(),
+                    name: "一号温控".into(),
+                    attributes: json!({"setpoint": 22}).as_object().unwrap().clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", t.name))
+            .ci
+            .id;
+
+        // This node's next pages have them.
+        let page = eng.get(&format!("/cmdb/cis/{unit}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}: {}", t.name, page.text);
+        for needle in [
+            "机房温控系统",
+            "设定温度",
+            "id=\"ci-edit-attr-setpoint\" value=\"22\"",
+        ] {
+            assert!(page.text.contains(needle), "{}: {needle}", t.name);
+        }
+        let page = eng.get(&server_url).await;
+        assert!(
+            page.text.contains("id=\"ci-edit-attr-asset_tag\""),
+            "{}: the new attribute is in the server's form",
+            t.name
+        );
+        let classes = t.get("/api/v1/ci-classes", &t.admin).await;
+        let c = classes
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == "cooling_ctl")
+            .unwrap_or_else(|| panic!("{}: the class is listed", t.name));
+        assert_eq!(c["attributes"][0]["code"], "setpoint", "{}", t.name);
+    }
+}
+
+/// An item's page lists its newest versions and counts the rest.
+#[tokio::test]
+async fn the_page_lists_the_newest_versions_and_counts_the_rest() {
+    for t in TestApp::all().await {
+        let org = t.org("甲单位").await;
+        t.user("gcs", "engineer", None).await;
+        let eng = Session::login(&t, "gcs").await;
+        let id = ci(&t, org, "application_system", "APP-1", "系统0", json!({})).await;
+        for n in 1..=31 {
+            t.app
+                .update_ci(
+                    &t.sys,
+                    id,
+                    CiInput {
+                        class: "application_system".into(),
+                        org_id: Some(org),
+                        external_key: "APP-1".into(),
+                        name: format!("系统{n}"),
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        }
+        let page = html(&eng, &format!("/cmdb/cis/{id}")).await;
+        let listed = page.matches("<li><span class=\"meta\">v").count();
+        assert_eq!(listed, 30, "{}", t.name);
+        assert!(page.contains("v32 · "), "{}: the newest first", t.name);
+        assert!(
+            !page.contains("v2 · "),
+            "{}: the oldest are not listed",
+            t.name
+        );
+        assert!(page.contains("… (32)"), "{}: all are counted", t.name);
     }
 }

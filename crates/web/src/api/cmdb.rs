@@ -128,17 +128,25 @@ pub async fn get_ci(
         .map_err(|e| auth.ctx.err(e))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExpectedVersion {
+    /// The version the change was made from: refused (409 `conflict`, field `version`) when
+    /// the item is no longer at it (checked in the same transaction as the write).
+    pub version: Option<i64>,
+}
+
 /// Replace an item's fields; a new version is recorded when anything changed.
-#[utoipa::path(put, path = "/api/v1/cis/{id}", tag = "cmdb", params(("id" = uuid::Uuid, Path)), request_body = CiInput,
+#[utoipa::path(put, path = "/api/v1/cis/{id}", tag = "cmdb", params(("id" = uuid::Uuid, Path), ExpectedVersion), request_body = CiInput,
     responses((status = 200, body = CiView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_ci(
     State(st): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
+    Query(q): Query<ExpectedVersion>,
     JsonBody(b): JsonBody<CiInput>,
 ) -> Result<Json<CiView>, ApiError> {
     st.app
-        .update_ci(auth.actor(), id, b)
+        .update_ci(auth.actor(), id, b, q.version)
         .await
         .map(Json)
         .map_err(|e| auth.ctx.err(e))
@@ -159,19 +167,40 @@ pub async fn ci_versions(
         .map_err(|e| auth.ctx.err(e))
 }
 
-/// The item's relations, both directions.
-#[utoipa::path(get, path = "/api/v1/cis/{id}/relations", tag = "cmdb", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Vec<RelationView>), (status = 404, body = ErrorBody)))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RelationsQuery {
+    /// One page of at most this many (1–500); with `limit` or `offset` the relations are
+    /// ordered by direction (`out` first), kind, the other item's name and the relation id.
+    pub limit: Option<i64>,
+    /// Relations skipped before the page.
+    pub offset: Option<i64>,
+}
+
+/// The item's relations, both directions (customers: only those to their organization's
+/// items); with `limit` or `offset`, one page of them, and the `x-total-count` header tells
+/// how many there are in all.
+#[utoipa::path(get, path = "/api/v1/cis/{id}/relations", tag = "cmdb", params(("id" = uuid::Uuid, Path), RelationsQuery),
+    responses((status = 200, body = Vec<RelationView>, headers(("x-total-count" = i64, description = "Relations in all (paged requests)"))), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn ci_relations(
     State(st): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
-) -> Result<Json<Vec<RelationView>>, ApiError> {
-    st.app
-        .ci_relations(auth.actor(), id)
+    Query(q): Query<RelationsQuery>,
+) -> Result<Response, ApiError> {
+    if q.limit.is_none() && q.offset.is_none() {
+        return st
+            .app
+            .ci_relations(auth.actor(), id)
+            .await
+            .map(|v| Json(v).into_response())
+            .map_err(|e| auth.ctx.err(e));
+    }
+    let p = st
+        .app
+        .ci_relations_page(auth.actor(), id, q.limit, q.offset)
         .await
-        .map(Json)
-        .map_err(|e| auth.ctx.err(e))
+        .map_err(|e| auth.ctx.err(e))?;
+    Ok(([("x-total-count", p.total.to_string())], Json(p.items)).into_response())
 }
 
 /// Impact analysis: every item, business service, organization and department that depends

@@ -290,9 +290,15 @@ struct CiTpl {
     /// (label, value)
     attrs: Vec<(String, String)>,
     rels: Vec<RelRow>,
-    /// Relations not listed (an item in a room or behind a core switch can have thousands;
-    /// the page lists the first [`RELATIONS_LISTED`]).
-    rels_more: usize,
+    /// The relations the caller may see in all (an item in a room or behind a core switch
+    /// can have thousands; the page lists [`RELATIONS_LISTED`] at a time), and the page
+    /// shown (1-based, inclusive).
+    rels_total: u64,
+    rels_from: u64,
+    rels_to: u64,
+    /// Links to the previous / next page of relations.
+    rels_prev: Option<String>,
+    rels_next: Option<String>,
     topo: super::cmdb_topology::Topology,
     edit: super::cmdb_edit::EditForm,
     impact: Vec<(String, String, String, u32)>,
@@ -309,6 +315,8 @@ struct CiTpl {
     availability_detail: String,
     tickets: Vec<(String, String, String, String)>,
     versions: Vec<(i64, String, String, String)>,
+    /// Versions in all (the newest [`VERSIONS_LISTED`] are listed).
+    versions_total: u64,
     patches: Vec<(String, String, String, String)>,
     has_rack_view: bool,
     can_write: bool,
@@ -344,6 +352,8 @@ pub struct CiQ {
     dir: Option<String>,
     /// The first impact item shown (paging of the impact list).
     impact_offset: Option<String>,
+    /// The first relation listed (paging of the relation list).
+    rels_offset: Option<String>,
 }
 
 async fn render_ci(
@@ -359,7 +369,11 @@ async fn render_ci(
 /// The item's page; `sent` re-shows the edit form with what the user typed.
 /// Relations listed on an item's page; the rest are counted (and in the API, the export and
 /// the topology).
-const RELATIONS_LISTED: usize = 200;
+const RELATIONS_LISTED: i64 = 200;
+
+/// Versions listed on an item's page, newest first; all of them are in the API
+/// (`/api/v1/cis/{id}/versions`) and the as-of view.
+const VERSIONS_LISTED: i64 = 30;
 
 pub(super) async fn render_ci_edit(
     st: &AppState,
@@ -383,11 +397,26 @@ pub(super) async fn render_ci_edit(
                 .single()
         })
         .map(|d| d.with_timezone(&chrono::Utc));
-    let v = match st.app.get_ci(a, id, as_of).await {
+    // Read and checked once; every section below takes it.
+    let r = match st.app.read_ci(a, id).await {
+        Ok(r) => r,
+        Err(e) => return fail(ui, e),
+    };
+    let v = match st.app.ci_view_of(a, &r, as_of).await {
         Ok(v) => v,
         Err(e) => return fail(ui, e),
     };
-    let rels = st.app.ci_relations(a, id).await.unwrap_or_default();
+    let rels_offset = q
+        .rels_offset
+        .as_deref()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0)
+        .clamp(0, i64::from(u32::MAX));
+    let rels = st
+        .app
+        .ci_relations_page_of(a, &r, Some(RELATIONS_LISTED), Some(rels_offset))
+        .await
+        .ok();
     let impact_offset = q
         .impact_offset
         .as_deref()
@@ -396,9 +425,9 @@ pub(super) async fn render_ci_edit(
         .clamp(0, i64::from(u32::MAX));
     let impact = st
         .app
-        .ci_impact(
+        .ci_impact_of(
             a,
-            id,
+            &r,
             ImpactQuery {
                 limit: Some(IMPACT_PAGE),
                 offset: Some(impact_offset),
@@ -408,9 +437,9 @@ pub(super) async fn render_ci_edit(
         .ok();
     let avail = st
         .app
-        .ci_availability(
+        .ci_availability_of(
             a,
-            id,
+            &r,
             AvailabilityQuery {
                 from: None,
                 to: None,
@@ -418,9 +447,13 @@ pub(super) async fn render_ci_edit(
         )
         .await
         .ok();
-    let tickets = st.app.ci_tickets(a, id).await.unwrap_or_default();
-    let versions = st.app.ci_versions(a, id).await.unwrap_or_default();
-    let patches = st.app.ci_patches(a, id).await.unwrap_or_default();
+    let tickets = st.app.ci_tickets_of(a, &r).await.unwrap_or_default();
+    let (versions, versions_total) = st
+        .app
+        .ci_version_heads_of(a, &r, VERSIONS_LISTED)
+        .await
+        .unwrap_or_default();
+    let patches = st.app.ci_patches_of(a, &r).await.unwrap_or_default();
     let org = st
         .app
         .get_org(a, v.ci.org_id)
@@ -428,7 +461,7 @@ pub(super) async fn render_ci_edit(
         .map(|o| o.name)
         .unwrap_or_default();
     let topo =
-        super::cmdb_topology::build(st, ui, &v, &rels, q.depth.as_deref(), q.dir.as_deref()).await;
+        super::cmdb_topology::build(st, ui, &v, &r, q.depth.as_deref(), q.dir.as_deref()).await;
     let na = i.t("common.none").to_string();
     let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| na.clone());
     let date =
@@ -475,7 +508,7 @@ pub(super) async fn render_ci_edit(
         ),
         ("cmdb.version", v.ci.version.to_string()),
     ];
-    let classes = st.app.list_ci_classes(a).await.unwrap_or_default();
+    let classes = st.app.ci_classes_of(a, &r).unwrap_or_default();
     let schema = classes.iter().find(|c| c.class.id == v.ci.class_id);
     let edit = super::cmdb_edit::form(st, ui, &v, &classes, &org, as_of.is_some(), sent).await;
     let attrs = v
@@ -556,6 +589,20 @@ pub(super) async fn render_ci_edit(
         ),
         None => (vec![], String::new(), String::new()),
     };
+    let (rels, rels_total) = match rels {
+        Some(p) => (p.items, p.total),
+        None => (vec![], 0),
+    };
+    let rels_from = if rels.is_empty() {
+        0
+    } else {
+        rels_offset as u64 + 1
+    };
+    let rels_to = (rels_offset as u64 + rels.len() as u64).min(rels_total);
+    let rels_link = |o: i64| format!("/cmdb/cis/{id}?rels_offset={o}#ci-relations");
+    let rels_prev = (rels_offset > 0).then(|| rels_link((rels_offset - RELATIONS_LISTED).max(0)));
+    let rels_next = (rels_offset + RELATIONS_LISTED < rels_total as i64)
+        .then(|| rels_link(rels_offset + RELATIONS_LISTED));
     let has_rack_view = matches!(v.class_code.as_str(), "rack" | "machine_room");
     let (l, status) = ui.page("cmdb", flash_key(q.ok.as_deref()), err);
     render(
@@ -564,10 +611,13 @@ pub(super) async fn render_ci_edit(
             class_name: name_of(lang, &v.class_name_zh, &v.class_name_en),
             facts,
             attrs,
-            rels_more: rels.len().saturating_sub(RELATIONS_LISTED),
+            rels_total,
+            rels_from,
+            rels_to,
+            rels_prev,
+            rels_next,
             rels: rels
                 .iter()
-                .take(RELATIONS_LISTED)
                 .map(|r| RelRow {
                     rel_id: r.relation.id.to_string(),
                     dir: r.direction.clone(),
@@ -607,6 +657,7 @@ pub(super) async fn render_ci_edit(
                 .into_iter()
                 .map(|x| (x.version, fmt_time(x.valid_from), x.action, x.actor_name))
                 .collect(),
+            versions_total,
             patches: patches
                 .into_iter()
                 .map(|p| (p.patch_code, p.title, p.severity, fmt_time(p.applied_at)))

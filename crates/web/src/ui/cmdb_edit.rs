@@ -4,10 +4,10 @@
 //! may write (administrators and engineers; customers and auditors read only) and in which
 //! organization; the form is only shown to those who may use it.
 //!
-//! The API's update has no version field, so the form carries the version it was filled from
-//! and the handler refuses (409 `conflict`) when the item changed meanwhile. That check runs
-//! before the service's write transaction: two saves landing in the same instant can still
-//! both pass it (the later one wins, and both are versioned and audited).
+//! The form carries the version it was filled from and the service refuses (409 `conflict` on
+//! `version`) when the item changed meanwhile. The check runs inside the service's write
+//! transaction, so of two saves of the same version landing in the same instant exactly one
+//! is written.
 
 use std::collections::HashMap;
 
@@ -567,12 +567,11 @@ fn fail(ui: &Ui, e: yunwei_service::Error) -> Response {
     error_page(ui.ctx.err(e).code, ui.ctx.lang, &ui.ctx.request_id)
 }
 
-/// The item must be unchanged since the form was filled.
-fn same_version(v: &CiView, m: &HashMap<String, String>) -> Result<(), DomainError> {
-    match m.get("version").map(|s| s.trim()) {
-        Some(s) if s == v.ci.version.to_string() => Ok(()),
-        _ => Err(DomainError::field(ErrorCode::Conflict, "version")),
-    }
+/// The version the form was filled from (the item must still be at it when saved).
+fn form_version(m: &HashMap<String, String>) -> Result<i64, DomainError> {
+    m.get("version")
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .ok_or_else(|| DomainError::field(ErrorCode::Conflict, "version"))
 }
 
 /// Save the edit form.
@@ -599,9 +598,9 @@ pub async fn update(
         Err(e) => return fail(&ui, e),
     };
     let result = async {
-        same_version(&current, &values)?;
+        let version = form_version(&values)?;
         let input = input_from(&current.class_code, &values)?;
-        st.app.update_ci(a, id, input).await
+        st.app.update_ci(a, id, input, Some(version)).await
     }
     .await;
     match result {
@@ -648,11 +647,11 @@ pub async fn retire(
         Err(e) => return fail(&ui, e),
     };
     let result = async {
-        same_version(&current, &values)?;
+        let version = form_version(&values)?;
         let mut now = values_of(&current);
         now.insert("status".into(), "retired".into());
         let input = input_from(&current.class_code, &now)?;
-        st.app.update_ci(a, id, input).await
+        st.app.update_ci(a, id, input, Some(version)).await
     }
     .await;
     match result {

@@ -5,16 +5,16 @@
 //! parents' places, then relation kind, name and id, so the same data always gives the same
 //! drawing. At most [`MAX_NODES`] nodes are drawn; the page says how many more were found.
 //!
-//! Every relation comes from `App::ci_relations`, which checks the caller may read the item
-//! and leaves out items of other organizations for customers: the drawing never shows what
-//! the caller could not open.
+//! Every layer comes from `App::ci_topology_layer` (one bounded query per layer), which leaves
+//! out items of other organizations for customers, around an item the page read and checked
+//! once (`App::read_ci`): the drawing never shows what the caller could not open.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 use yunwei_domain::cmdb::RelKind;
 use yunwei_domain::Lang;
-use yunwei_service::cmdb::{CiView, RelationView};
+use yunwei_service::cmdb::{CiView, ReadableCi};
 
 use super::Ui;
 use crate::i18n::T;
@@ -24,6 +24,8 @@ use crate::AppState;
 pub const MAX_NODES: usize = 150;
 /// The deepest the drawing goes.
 pub const MAX_DEPTH: u32 = 3;
+/// The most relations read between the drawn items.
+const EDGES_READ: i64 = 5000;
 
 const BOX_W: i32 = 160;
 const BOX_H: i32 = 44;
@@ -167,12 +169,15 @@ fn short(s: &str, max: usize) -> String {
     out
 }
 
-/// Build the drawing around `root`; `root_rels` are its relations as the caller sees them.
+/// Build the drawing around `root` (read and checked once for the page as `r`): one query
+/// per layer (each side at each distance), bounded by the room left under [`MAX_NODES`] and
+/// returning the count of what it left out, then one query for the relations between the
+/// drawn items.
 pub async fn build(
     st: &AppState,
     ui: &Ui,
     root: &CiView,
-    root_rels: &[RelationView],
+    r: &ReadableCi,
     depth: Option<&str>,
     dir: Option<&str>,
 ) -> Topology {
@@ -196,11 +201,8 @@ pub async fn build(
         kind: String::new(),
     }];
     let mut index: HashMap<Uuid, usize> = HashMap::from([(root.ci.id, 0)]);
-    let mut cache: HashMap<Uuid, Vec<RelationView>> =
-        HashMap::from([(root.ci.id, root_rels.to_vec())]);
-    // Relation id → (source, target, kind); a BTreeMap so edges come out in one order.
-    let mut rels: BTreeMap<Uuid, (Uuid, Uuid, String)> = BTreeMap::new();
-    let mut more: HashSet<Uuid> = HashSet::new();
+    // Items found but not drawn (the cap); an item left out on two sides counts twice.
+    let mut more: u64 = 0;
     let mut frontiers: HashMap<Direction, Vec<Uuid>> =
         sides.iter().map(|s| (*s, vec![root.ci.id])).collect();
 
@@ -208,65 +210,63 @@ pub async fn build(
         for side in sides {
             let frontier = frontiers.remove(side).unwrap_or_default();
             let mut next = Vec::new();
-            for n in frontier {
-                let mut list = match cache.get(&n) {
-                    Some(r) => r.clone(),
-                    None => {
-                        // Scope and permission are checked by the service for every node;
-                        // a node that vanished meanwhile simply has no relations here.
-                        let r = st.app.ci_relations(a, n).await.unwrap_or_default();
-                        cache.insert(n, r.clone());
-                        r
-                    }
-                };
-                list.sort_by(|x, y| {
-                    (&x.relation.kind, &x.other.name, x.other.id).cmp(&(
-                        &y.relation.kind,
-                        &y.other.name,
-                        y.other.id,
-                    ))
-                });
-                for r in &list {
-                    rels.entry(r.relation.id).or_insert((
-                        r.relation.source_id,
-                        r.relation.target_id,
-                        r.relation.kind.clone(),
-                    ));
-                    let wanted = match side {
-                        Direction::Down => r.direction == "out",
-                        Direction::Up => r.direction == "in",
-                        Direction::Both => true,
-                    };
-                    if !wanted || index.contains_key(&r.other.id) {
+            if !frontier.is_empty() {
+                let ids: Vec<Uuid> = placed.iter().map(|p| p.id).collect();
+                let room = MAX_NODES.saturating_sub(placed.len()) as i64;
+                // Scope and permission are checked by the service; a failed read draws
+                // nothing more.
+                let (steps, found) = st
+                    .app
+                    .ci_topology_layer(a, r, &frontier, *side == Direction::Down, &ids, room)
+                    .await
+                    .unwrap_or_default();
+                more += found.saturating_sub(steps.len() as u64);
+                for step in steps {
+                    let o = &step.relation.other;
+                    if index.contains_key(&o.id) {
                         continue;
                     }
-                    if placed.len() >= MAX_NODES {
-                        more.insert(r.other.id);
-                        continue;
-                    }
-                    index.insert(r.other.id, placed.len());
+                    index.insert(o.id, placed.len());
                     placed.push(Placed {
-                        id: r.other.id,
-                        name: r.other.name.clone(),
-                        key: r.other.external_key.clone(),
-                        class: class_name(lang, &r.other.class_name_zh, &r.other.class_name_en),
+                        id: o.id,
+                        name: o.name.clone(),
+                        key: o.external_key.clone(),
+                        class: class_name(lang, &o.class_name_zh, &o.class_name_en),
                         layer: if *side == Direction::Down { d } else { -d },
-                        parent: Some(n),
-                        kind: r.relation.kind.clone(),
+                        parent: Some(step.parent),
+                        kind: step.relation.relation.kind.clone(),
                     });
-                    next.push(r.other.id);
+                    next.push(o.id);
                 }
             }
             frontiers.insert(*side, next);
         }
     }
 
+    // The relations between drawn items with at least one end in a layer that was followed
+    // further (the outermost layers' own relations are not drawn, as they were not read).
+    let ids: Vec<Uuid> = placed.iter().map(|p| p.id).collect();
+    let expanded: HashSet<Uuid> = placed
+        .iter()
+        .filter(|p| p.layer.unsigned_abs() < depth)
+        .map(|p| p.id)
+        .collect();
+    let rels: BTreeMap<Uuid, (Uuid, Uuid, String)> = st
+        .app
+        .ci_relations_among(a, r, &ids, EDGES_READ)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|x| expanded.contains(&x.source_id) || expanded.contains(&x.target_id))
+        .map(|x| (x.id, (x.source_id, x.target_id, x.kind)))
+        .collect();
+
     let i = T(lang);
     let (nodes, layers, w, h, centre) = layout(lang, &placed, depth, dir);
     let edges = edges(lang, &rels, &index, &centre);
-    let more = (!more.is_empty()).then(|| {
+    let more = (more > 0).then(|| {
         i.t("cmdb.topo.more")
-            .replace("{n}", &more.len().to_string())
+            .replace("{n}", &more.to_string())
             .replace("{cap}", &MAX_NODES.to_string())
     });
     Topology {
