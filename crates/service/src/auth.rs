@@ -8,6 +8,9 @@
 //!   counts them); past the limit, sign-in is refused for the window even with the right password.
 //! - API tokens: `yw_` + 43 random characters, shown once, stored as SHA-256, optional expiry,
 //!   revocable, last use recorded.
+//! - Each node caches what a token or session resolved to for [`AUTH_CACHE_TTL`] (3 s); changes
+//!   through this node (revoke, logout, password, user update) drop the cached entries at once,
+//!   changes on another node take effect within that time (see [`AuthCache`]).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -183,26 +186,52 @@ impl App {
         })
     }
 
-    /// Resolve a session cookie. Slides the expiry at most once a minute.
+    /// Resolve a session cookie. Slides the expiry at most once a minute. A resolution is
+    /// reused for [`AUTH_CACHE_TTL`] on this node (see [`AuthCache`]).
     pub async fn session(&self, secret: &str, ip: Option<String>) -> Result<Option<Authenticated>> {
         let now = self.now();
         let hash = sha256_hex(secret);
-        let Some(s) = sessions::get_live(&self.db, &hash, now).await? else {
-            return Ok(None);
+        let key = format!("s:{hash}");
+        let c = match self.auth_cache.get(&key, now) {
+            Some(c) => c,
+            None => {
+                let generation = self.auth_cache.generation();
+                let Some(s) = sessions::get_live(&self.db, &hash, now).await? else {
+                    return Ok(None);
+                };
+                let Some(user) = users::get(&self.db, s.user_id).await? else {
+                    return Ok(None);
+                };
+                let c = Cached {
+                    user,
+                    expires_at: Some(s.expires_at),
+                    token_id: None,
+                    last_used_at: Some(s.last_seen_at),
+                    last_used_ip: None,
+                    csrf_token: Some(s.csrf_token),
+                    loaded: std::time::Instant::now(),
+                };
+                self.auth_cache.put(generation, key.clone(), c.clone());
+                c
+            }
         };
-        let Some(user) = users::get(&self.db, s.user_id).await? else {
-            return Ok(None);
-        };
-        if now - s.last_seen_at > Duration::minutes(1) {
+        if c.last_used_at
+            .is_none_or(|seen| now - seen > Duration::minutes(1))
+        {
+            let expires = now + self.settings.session_idle;
             let mut tx = self.db.begin_write().await?;
-            sessions::touch(&mut tx, &hash, now, now + self.settings.session_idle).await?;
+            sessions::touch(&mut tx, &hash, now, expires).await?;
             tx.commit().await?;
+            self.auth_cache.update(&key, |e| {
+                e.last_used_at = Some(now);
+                e.expires_at = Some(expires);
+            });
         }
-        let actor = actor_for(&user, ip)?;
+        let actor = actor_for(&c.user, ip)?;
         Ok(Some(Authenticated {
             actor,
-            user,
-            csrf_token: Some(s.csrf_token),
+            user: c.user,
+            csrf_token: c.csrf_token,
             session_hash: Some(hash),
         }))
     }
@@ -216,6 +245,9 @@ impl App {
             audit::append(&mut tx, e, self.now()).await?;
         }
         tx.commit().await?;
+        if let Some(uid) = actor.user_id {
+            self.auth_cache.invalidate_user(uid);
+        }
         Ok(())
     }
 
@@ -247,32 +279,56 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.auth_cache.invalidate_user(uid);
         Ok(())
     }
 
-    /// Resolve a bearer token; records its use.
+    /// Resolve a bearer token; records its use (at most once a minute, or when the address
+    /// changes). A resolution is reused for [`AUTH_CACHE_TTL`] on this node (see [`AuthCache`]).
     pub async fn token(&self, raw: &str, ip: Option<String>) -> Result<Option<Authenticated>> {
         let now = self.now();
-        let Some(t) = tokens::find_live(&self.db, &sha256_hex(raw), now).await? else {
-            return Ok(None);
-        };
-        let Some(user) = users::get(&self.db, t.user_id).await? else {
-            return Ok(None);
+        let key = format!("t:{}", sha256_hex(raw));
+        let c = match self.auth_cache.get(&key, now) {
+            Some(c) => c,
+            None => {
+                let generation = self.auth_cache.generation();
+                let Some(t) = tokens::find_live(&self.db, &key[2..], now).await? else {
+                    return Ok(None);
+                };
+                let Some(user) = users::get(&self.db, t.user_id).await? else {
+                    return Ok(None);
+                };
+                let c = Cached {
+                    user,
+                    expires_at: t.expires_at,
+                    token_id: Some(t.id),
+                    last_used_at: t.last_used_at,
+                    last_used_ip: t.last_used_ip,
+                    csrf_token: None,
+                    loaded: std::time::Instant::now(),
+                };
+                self.auth_cache.put(generation, key.clone(), c.clone());
+                c
+            }
         };
         // Record use at most once a minute per token, so reads stay reads.
-        let stale = t
+        let stale = c
             .last_used_at
             .map(|u| now - u > Duration::minutes(1))
             .unwrap_or(true);
-        if stale || t.last_used_ip.as_deref() != ip.as_deref() {
+        if let Some(id) = c.token_id.filter(|_| stale || c.last_used_ip != ip) {
             let mut tx = self.db.begin_write().await?;
-            tokens::record_use(&mut tx, t.id, now, ip.as_deref()).await?;
+            tokens::record_use(&mut tx, id, now, ip.as_deref()).await?;
             tx.commit().await?;
+            self.auth_cache.update(&key, |e| {
+                e.last_used_at = Some(now);
+                e.last_used_ip = ip.clone();
+            });
         }
-        let actor = actor_for(&user, ip)?;
+        let actor = actor_for(&c.user, ip)?;
         Ok(Some(Authenticated {
             actor,
-            user,
+            user: c.user,
             csrf_token: None,
             session_hash: None,
         }))
@@ -358,6 +414,7 @@ impl App {
             audit::append(&mut tx, e, now).await?;
         }
         tx.commit().await?;
+        self.auth_cache.invalidate_user(t.user_id);
         Ok(tokens::get(&self.db, id)
             .await?
             .ok_or(DomainError::not_found())?)
@@ -381,4 +438,180 @@ pub struct CreatedToken {
     /// The token. Shown only this once; store it safely.
     pub token: String,
     pub info: ApiToken,
+}
+
+/// How long this node reuses a token's or session's resolution (user, role, organization)
+/// without asking the database. Changes made through this node (revoke, logout, password,
+/// user update) take effect at once; changes made on another node or by the command line
+/// take effect within this time.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// At most this many resolutions are kept; when full, expired ones are dropped, and if that
+/// is not enough, all of them.
+const AUTH_CACHE_MAX: usize = 4096;
+
+/// A resolved token or session, as cached.
+#[derive(Debug, Clone)]
+struct Cached {
+    user: users::User,
+    /// The token's or session's own expiry, checked against the clock on every use.
+    expires_at: Option<DateTime<Utc>>,
+    /// Tokens: the token's id.
+    token_id: Option<Uuid>,
+    /// Tokens: last recorded use; sessions: last slide of the expiry.
+    last_used_at: Option<DateTime<Utc>>,
+    last_used_ip: Option<String>,
+    csrf_token: Option<String>,
+    loaded: std::time::Instant,
+}
+
+/// This node's short-lived cache of token and session resolutions (keyed by `t:`/`s:` and
+/// the secret's SHA-256), so that a request does not read the token or session and its user
+/// from the database each time. Bounded in time ([`AUTH_CACHE_TTL`]) and size.
+///
+/// Invalidation: every change on this node that can end or alter a resolution (token
+/// revoked, logout, password changed or reset, any update of the user) calls
+/// [`AuthCache::invalidate_user`] after its commit. A resolution read from the database
+/// concurrently with such a change is not stored: each invalidation bumps a generation, and
+/// a lookup stores its result only if the generation is still the one it started with.
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    generation: u64,
+    map: std::collections::HashMap<String, Cached>,
+}
+
+impl AuthCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// A fresh entry that has not expired by `now`.
+    fn get(&self, key: &str, now: DateTime<Utc>) -> Option<Cached> {
+        let mut g = self.lock();
+        let c = g.map.get(key)?;
+        if c.loaded.elapsed() < AUTH_CACHE_TTL && c.expires_at.is_none_or(|e| e > now) {
+            return Some(c.clone());
+        }
+        g.map.remove(key);
+        None
+    }
+
+    fn put(&self, generation: u64, key: String, c: Cached) {
+        let mut g = self.lock();
+        if g.generation != generation {
+            return;
+        }
+        if g.map.len() >= AUTH_CACHE_MAX {
+            g.map.retain(|_, c| c.loaded.elapsed() < AUTH_CACHE_TTL);
+            if g.map.len() >= AUTH_CACHE_MAX {
+                g.map.clear();
+            }
+        }
+        g.map.insert(key, c);
+    }
+
+    fn update(&self, key: &str, f: impl FnOnce(&mut Cached)) {
+        if let Some(c) = self.lock().map.get_mut(key) {
+            f(c);
+        }
+    }
+
+    /// Forget every resolution of this user's tokens and sessions (call after the commit).
+    pub fn invalidate_user(&self, user_id: Uuid) {
+        let mut g = self.lock();
+        g.generation += 1;
+        g.map.retain(|_, c| c.user.id != user_id);
+    }
+
+    /// Forget everything (e.g. after a change that affects many users).
+    pub fn clear(&self) {
+        let mut g = self.lock();
+        g.generation += 1;
+        g.map.clear();
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn entry(user_id: Uuid, expires_at: Option<DateTime<Utc>>) -> Cached {
+        let now = Utc::now();
+        Cached {
+            user: users::User {
+                id: user_id,
+                org_id: Uuid::nil(),
+                department_id: None,
+                username: "u".into(),
+                display_name: "u".into(),
+                email: None,
+                phone: None,
+                role: "agent".into(),
+                password_hash: None,
+                disabled: false,
+                lang: "zh-CN".into(),
+                created_at: now,
+                updated_at: now,
+            },
+            expires_at,
+            token_id: None,
+            last_used_at: None,
+            last_used_ip: None,
+            csrf_token: None,
+            loaded: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_lookup_that_raced_an_invalidation_is_not_stored() {
+        let c = AuthCache::default();
+        let (a, b) = (yunwei_domain::ids::new_id(), yunwei_domain::ids::new_id());
+        let now = Utc::now();
+        let g = c.generation();
+        c.put(g, "t:a".into(), entry(a, None));
+        c.put(g, "t:b".into(), entry(b, None));
+        assert!(c.get("t:a", now).is_some());
+        // A lookup starts, the user is changed and invalidated, the lookup ends: not stored.
+        let started = c.generation();
+        c.invalidate_user(a);
+        assert!(c.get("t:a", now).is_none());
+        assert!(c.get("t:b", now).is_some(), "other users' entries stay");
+        c.put(started, "t:a".into(), entry(a, None));
+        assert!(c.get("t:a", now).is_none());
+        c.put(c.generation(), "t:a".into(), entry(a, None));
+        assert!(c.get("t:a", now).is_some());
+    }
+
+    #[test]
+    fn expired_credentials_are_not_served_and_the_size_is_bounded() {
+        let c = AuthCache::default();
+        let now = Utc::now();
+        c.put(
+            c.generation(),
+            "s:x".into(),
+            entry(
+                yunwei_domain::ids::new_id(),
+                Some(now + Duration::seconds(1)),
+            ),
+        );
+        assert!(c.get("s:x", now).is_some());
+        assert!(c.get("s:x", now + Duration::seconds(2)).is_none());
+        for i in 0..AUTH_CACHE_MAX + 10 {
+            c.put(
+                c.generation(),
+                format!("t:{i}"),
+                entry(yunwei_domain::ids::new_id(), None),
+            );
+        }
+        assert!(c.lock().map.len() <= AUTH_CACHE_MAX);
+    }
 }

@@ -90,6 +90,12 @@ pub struct App {
     pub ci_search: Option<Arc<ci_search::CiSearch>>,
     /// This node's in-memory CMDB relation graph (see [`cmdb_graph`]).
     pub cmdb_graph: Arc<cmdb_graph::GraphCache>,
+    /// This node's short-lived cache of resolved tokens and sessions (see [`auth::AuthCache`]).
+    pub auth_cache: Arc<auth::AuthCache>,
+    /// This node's parsed SLA calendars, keyed by id and last change (see [`sla`]).
+    pub calendars: Arc<sla::CalendarCache>,
+    /// This node's copy of the CMDB class schema (see [`cmdb::SchemaCache`]).
+    pub cmdb_schema_cache: Arc<cmdb::SchemaCache>,
 }
 
 impl App {
@@ -101,6 +107,9 @@ impl App {
             search: None,
             ci_search: None,
             cmdb_graph: Default::default(),
+            auth_cache: Default::default(),
+            calendars: Default::default(),
+            cmdb_schema_cache: Default::default(),
         }
     }
 

@@ -30,7 +30,7 @@ use yunwei_domain::ticket::Status;
 use yunwei_domain::{validate, Action, DomainError, ErrorCode, Lang};
 use yunwei_store::sla::{self as ssla, CalendarRow, SlaPolicy};
 use yunwei_store::tickets::{self, Event, Ticket};
-use yunwei_store::{audit, jobs, orgs, settings, Db, StoreError, Tx};
+use yunwei_store::{audit, jobs, orgs, settings, StoreError, Tx};
 
 use crate::{snapshot, Actor, App, Error, Result};
 
@@ -760,7 +760,7 @@ fn explain_clock(
 /// A policy with its calendar, ready for arithmetic.
 pub(crate) struct Sla {
     pub policy: SlaPolicy,
-    pub calendar: Calendar,
+    pub calendar: std::sync::Arc<Calendar>,
     pub calendar_name: String,
 }
 
@@ -789,14 +789,15 @@ pub(crate) async fn sla_in_tx(
         .await?
         .ok_or_else(|| Error::Internal(format!("policy {} without calendar", policy.id)))?;
     Ok(Some(Sla {
-        calendar: calendar_of(&row)?,
+        calendar: app.calendars.calendar(&row)?,
         calendar_name: row.name,
         policy,
     }))
 }
 
 /// The same, read from the pool (no transaction held); None without any policy.
-async fn sla_in_db(db: &Db, id: Option<Uuid>) -> Result<Option<Sla>> {
+pub(crate) async fn sla_in_db(app: &App, id: Option<Uuid>) -> Result<Option<Sla>> {
+    let db = &app.db;
     let mut policy = match id {
         Some(id) => ssla::get_policy(db, id).await?,
         None => None,
@@ -811,7 +812,7 @@ async fn sla_in_db(db: &Db, id: Option<Uuid>) -> Result<Option<Sla>> {
         .await?
         .ok_or_else(|| Error::Internal(format!("policy {} without calendar", policy.id)))?;
     Ok(Some(Sla {
-        calendar: calendar_of(&row)?,
+        calendar: app.calendars.calendar(&row)?,
         calendar_name: row.name,
         policy,
     }))
@@ -1255,11 +1256,11 @@ impl App {
             Some(t) if actor.scope().allows(t.org_id) => t,
             _ => return Err(DomainError::not_found().into()),
         };
-        let sla = match sla_in_db(&self.db, t.sla_policy_id).await? {
+        let sla = match sla_in_db(self, t.sla_policy_id).await? {
             Some(s) => s,
             None => {
                 self.ensure_sla_defaults().await?;
-                sla_in_db(&self.db, None)
+                sla_in_db(self, None)
                     .await?
                     .ok_or_else(|| Error::Internal("no SLA policy".into()))?
             }
@@ -1447,5 +1448,73 @@ mod tests {
             Duration::milliseconds(1)
         );
         assert_eq!(warn_threshold(Duration::hours(1), 200), Duration::hours(1));
+    }
+}
+
+/// This node's parsed calendars: id → (the spec JSON it was parsed from, the calendar). A
+/// calendar is parsed again only when its stored JSON differs (compared as text, far cheaper
+/// than parsing and validating it on every ticket creation).
+#[derive(Debug, Default)]
+pub struct CalendarCache {
+    map: std::sync::Mutex<std::collections::HashMap<Uuid, (String, std::sync::Arc<Calendar>)>>,
+}
+
+impl CalendarCache {
+    /// The calendar of this stored row, parsed once per version.
+    pub(crate) fn calendar(&self, row: &CalendarRow) -> Result<std::sync::Arc<Calendar>> {
+        {
+            let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((spec, cal)) = m.get(&row.id) {
+                if *spec == row.spec_json {
+                    return Ok(cal.clone());
+                }
+            }
+        }
+        let cal = std::sync::Arc::new(calendar_of(row)?);
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= 256 {
+            m.clear();
+        }
+        m.insert(row.id, (row.spec_json.clone(), cal.clone()));
+        Ok(cal)
+    }
+}
+
+impl App {
+    /// A new ticket's SLA, computed before it is inserted: sets its policy and due times and
+    /// returns the jobs to schedule for it (kind, payload, run at). `created` is its first
+    /// timeline event (a new ticket has no pauses and no jobs yet, so nothing to cancel).
+    pub(crate) fn sla_for_new_ticket(
+        &self,
+        sla: &Sla,
+        t: &mut Ticket,
+        created: &Event,
+    ) -> Vec<(&'static str, String, DateTime<Utc>)> {
+        let pauses = pauses_from_events(std::slice::from_ref(created));
+        let d = deadlines(
+            &sla.calendar,
+            &sla.policy,
+            t,
+            &pauses,
+            self.settings.sla_warn_percent,
+        );
+        t.sla_policy_id = Some(sla.policy.id);
+        t.response_due_at = d.response_due;
+        t.resolution_due_at = d.resolution_due;
+        let payload = ticket_payload(t.id);
+        let status = Status::parse(&t.status);
+        let working = status.is_some_and(|s| s.is_open() && s != Status::Resolved);
+        let mut jobs = Vec::new();
+        if working && t.sla_breached_at.is_none() {
+            if t.sla_warned_at.is_none() {
+                if let Some(w) = d.warn_at {
+                    jobs.push((JOB_SLA_CHECK, payload.clone(), w));
+                }
+            }
+            if let Some(due) = d.resolution_due {
+                jobs.push((JOB_SLA_CHECK, payload, due));
+            }
+        }
+        jobs
     }
 }

@@ -218,10 +218,14 @@ impl App {
             }
         };
         let now = self.now();
-        // Read before the write transaction: a pooled connection taken while holding the write
-        // lock can wait forever for connections that all wait for that lock.
+        // Read and validate before the write transaction: a pooled connection taken while
+        // holding the write lock can wait forever for connections that all wait for that lock,
+        // and every statement under the lock lengthens the time all writers wait. What is
+        // checked here stays true at the insert: organization, department, requester, team,
+        // parent, catalog item and SLA policy are foreign keys of the ticket (checked again by
+        // the database under the lock); a concurrent change of a requester's organization or
+        // a department's is ordered after this creation, as if it had committed a moment later.
         let matrix = self.priority_matrix().await?;
-        let mut tx = self.db.begin_write().await?;
         let parent = match input
             .parent
             .as_deref()
@@ -233,7 +237,7 @@ impl App {
                 if !staff {
                     return Err(DomainError::forbidden().into());
                 }
-                match tickets::get_by_number(&mut tx, n).await? {
+                match tickets::get_by_number(&self.db, n).await? {
                     Some(p) if actor.scope().allows(p.org_id) => Some(p),
                     _ => {
                         return Err(DomainError::field(ErrorCode::InvalidReference, "parent").into())
@@ -250,13 +254,17 @@ impl App {
         if input.org_id.is_some_and(|o| o != org_id) && actor.role == Role::Customer {
             return Err(DomainError::field(ErrorCode::InvalidReference, "org_id").into());
         }
-        orgs::get_org(&mut tx, org_id)
+        orgs::get_org(&self.db, org_id)
             .await?
             .ok_or_else(|| DomainError::field(ErrorCode::InvalidReference, "org_id"))?;
+        let mut requester = None;
         let requester_id = match (&parent, input.requester_id) {
             (Some(p), None) => p.requester_id,
-            (_, Some(r)) if staff => match users::get(&mut tx, r).await? {
-                Some(u) if u.org_id == org_id && !u.disabled => Some(r),
+            (_, Some(r)) if staff => match users::get(&self.db, r).await? {
+                Some(u) if u.org_id == org_id && !u.disabled => {
+                    requester = Some(u);
+                    Some(r)
+                }
                 _ => {
                     return Err(
                         DomainError::field(ErrorCode::InvalidReference, "requester_id").into(),
@@ -270,12 +278,14 @@ impl App {
         };
         let mut department_id = input.department_id;
         if department_id.is_none() {
-            if let Some(r) = requester_id {
-                department_id = users::get(&mut tx, r).await?.and_then(|u| u.department_id);
-            }
+            department_id = match (requester, requester_id) {
+                (Some(u), _) => u.department_id,
+                (None, Some(r)) => users::get(&self.db, r).await?.and_then(|u| u.department_id),
+                (None, None) => None,
+            };
         }
         if let Some(d) = department_id {
-            match orgs::get_department(&mut tx, d).await? {
+            match orgs::get_department(&self.db, d).await? {
                 Some(dep) if dep.org_id == org_id => {}
                 _ => {
                     return Err(
@@ -288,14 +298,14 @@ impl App {
             if !staff {
                 return Err(DomainError::forbidden().into());
             }
-            teams::get(&mut tx, team)
+            teams::get(&self.db, team)
                 .await?
                 .ok_or_else(|| DomainError::field(ErrorCode::InvalidReference, "team_id"))?;
         }
         // The SLA policy: the catalog item's, else the organization's current agreement's.
         let mut sla_policy_id = None;
         if let Some(item) = input.catalog_item_id {
-            match yunwei_store::catalog::get(&mut tx, item).await? {
+            match yunwei_store::catalog::get(&self.db, item).await? {
                 Some(i) if i.active => sla_policy_id = i.sla_policy_id,
                 _ => {
                     return Err(
@@ -306,7 +316,7 @@ impl App {
         }
         if sla_policy_id.is_none() {
             let today = now.date_naive();
-            sla_policy_id = yunwei_store::catalog::list_agreements(&mut tx, Some(org_id))
+            sla_policy_id = yunwei_store::catalog::list_agreements(&self.db, Some(org_id))
                 .await?
                 .into_iter()
                 .filter(|a| {
@@ -314,6 +324,9 @@ impl App {
                 })
                 .find_map(|a| a.sla_policy_id);
         }
+        // The policy (or the default one) and its calendar, parsed once per version.
+        let sla = crate::sla::sla_in_db(self, sla_policy_id).await?;
+        let mut tx = self.db.begin_write().await?;
         let year = now
             .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
             .year();
@@ -380,8 +393,18 @@ impl App {
             sla_breached_at: None,
         };
         apply_matrix(&mut t, &matrix);
-        tickets::insert(&mut tx, &t).await?;
         let created = event(&t, actor, "created", true, None, now);
+        // The due times are set before the insert; without any policy yet, the defaults are
+        // created inside the transaction (the first ticket of an installation).
+        let sla = match sla {
+            Some(s) => Some(s),
+            None => crate::sla::sla_in_tx(self, &mut tx, t.sla_policy_id, now).await?,
+        };
+        let jobs = match &sla {
+            Some(sla) => self.sla_for_new_ticket(sla, &mut t, &created),
+            None => Vec::new(),
+        };
+        tickets::insert(&mut tx, &t).await?;
         tickets::add_event(&mut tx, &created).await?;
         self.enqueue_ticket_notifications(&mut tx, &t, &created)
             .await?;
@@ -390,7 +413,11 @@ impl App {
             pe.data_json = Some(serde_json::json!({ "child": t.number }).to_string());
             tickets::add_event(&mut tx, &pe).await?;
         }
-        self.refresh_sla(&mut tx, &mut t, now).await?;
+        let jobs: Vec<(&str, &str, chrono::DateTime<Utc>)> = jobs
+            .iter()
+            .map(|(k, p, at)| (*k, p.as_str(), *at))
+            .collect();
+        yunwei_store::jobs::enqueue_many(&mut tx, &jobs, now).await?;
         let mut e = actor.entry("create", "ticket", &t.number, Some(t.org_id));
         e.after = snapshot(&t);
         audit::append(&mut tx, e, now).await?;
@@ -417,24 +444,32 @@ impl App {
     }
 
     pub async fn get_ticket(&self, actor: &Actor, number: &str) -> Result<TicketDetail> {
-        let t = self.visible(None, actor, number).await?;
+        actor.require(Action::TicketRead)?;
+        // One statement for the ticket, whether it has sub-tasks and its assignee's name; the
+        // sub-tasks are read only when there are any.
+        let v = match tickets::get_for_view(&self.db, number.trim()).await? {
+            Some(v) if actor.scope().allows(v.ticket.org_id) => v,
+            _ => return Err(DomainError::not_found().into()),
+        };
+        let t = v.ticket;
         let internal = actor.require(Action::TicketWork).is_ok() || actor.role == Role::Auditor;
         let events = tickets::events(&self.db, t.id, !internal).await?;
-        let children = tickets::children(&self.db, t.id)
-            .await?
-            .into_iter()
-            .map(|c| TicketBrief {
-                number: c.number,
-                subject: c.subject,
-                status: c.status,
-                team_id: c.team_id,
-                assignee_id: c.assignee_id,
-            })
-            .collect();
-        let assignee_name = match t.assignee_id {
-            Some(a) => users::get(&self.db, a).await?.map(|u| u.display_name),
-            None => None,
+        let children = if v.has_children {
+            tickets::children(&self.db, t.id)
+                .await?
+                .into_iter()
+                .map(|c| TicketBrief {
+                    number: c.number,
+                    subject: c.subject,
+                    status: c.status,
+                    team_id: c.team_id,
+                    assignee_id: c.assignee_id,
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
+        let assignee_name = t.assignee_id.and(v.assignee_name);
         Ok(TicketDetail {
             ticket: t,
             events,

@@ -190,6 +190,7 @@ impl App {
         e.after = snapshot(&u);
         audit::append(&mut tx, e, now).await?;
         tx.commit().await?;
+        self.auth_cache.invalidate_user(u.id);
         Ok(u)
     }
 
@@ -248,6 +249,7 @@ impl App {
         e.after = snapshot(&u);
         audit::append(&mut tx, e, u.updated_at).await?;
         tx.commit().await?;
+        self.auth_cache.invalidate_user(u.id);
         Ok(u)
     }
 
@@ -270,6 +272,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.auth_cache.invalidate_user(id);
         Ok(())
     }
 
@@ -289,6 +292,7 @@ impl App {
         e.after = snapshot(&u);
         audit::append(&mut tx, e, u.updated_at).await?;
         tx.commit().await?;
+        self.auth_cache.invalidate_user(u.id);
         Ok(u)
     }
 }

@@ -95,35 +95,49 @@ pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> 
         hash: String::new(),
     };
     let hash = entry_hash(&prev, &entry.content());
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE audit_head SET last_hash = $1 WHERE id = 1"
-    )
-    .bind(&hash)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
-    on_tx!(tx, |c| sqlx::query(concat!(
-        "INSERT INTO audit_log (",
-        entry_cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    ))
-    .bind(entry.seq)
-    .bind(entry.id)
-    .bind(entry.at)
-    .bind(entry.actor_id)
-    .bind(&entry.actor_name)
-    .bind(&entry.action)
-    .bind(&entry.entity)
-    .bind(&entry.entity_id)
-    .bind(entry.org_id)
-    .bind(&entry.before_json)
-    .bind(&entry.after_json)
-    .bind(&entry.ip)
-    .bind(&entry.prev_hash)
-    .bind(&hash)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
+    // PostgreSQL: the head's new hash and the entry in one statement (a data-modifying WITH
+    // runs whether or not it is referenced); SQLite has no such form, so two statements.
+    let pg = matches!(tx, Tx::Pg(_));
+    if !pg {
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE audit_head SET last_hash = $1 WHERE id = 1"
+        )
+        .bind(&hash)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    let sql = if pg {
+        concat!(
+            "WITH head AS (UPDATE audit_head SET last_hash = $14 WHERE id = 1) INSERT INTO audit_log (",
+            entry_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+    } else {
+        concat!(
+            "INSERT INTO audit_log (",
+            entry_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+    };
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(entry.seq)
+        .bind(entry.id)
+        .bind(entry.at)
+        .bind(entry.actor_id)
+        .bind(&entry.actor_name)
+        .bind(&entry.action)
+        .bind(&entry.entity)
+        .bind(&entry.entity_id)
+        .bind(entry.org_id)
+        .bind(&entry.before_json)
+        .bind(&entry.after_json)
+        .bind(&entry.ip)
+        .bind(&entry.prev_hash)
+        .bind(&hash)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
     Ok(seq)
 }
 

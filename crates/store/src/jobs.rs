@@ -229,3 +229,45 @@ pub async fn purge_done(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
     .await
     .map(|r| r.rows_affected()))?)
 }
+
+/// Add several jobs in one statement (one round trip), inside the transaction whose change
+/// calls for them; returns their ids in order. Same rows as [`enqueue`] called for each.
+pub async fn enqueue_many(
+    tx: &mut Tx,
+    jobs: &[(&str, &str, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = jobs.iter().map(|_| yunwei_domain::ids::new_id()).collect();
+    let mut sql =
+        String::from("INSERT INTO jobs (id, kind, payload, run_at, attempts, created_at) VALUES ");
+    for i in 0..jobs.len() {
+        let n = i * 5;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, 0, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5
+        ));
+    }
+    on_tx!(tx, |c| {
+        let mut q = sqlx::query(&sql);
+        for (id, (kind, payload, run_at)) in ids.iter().zip(jobs) {
+            q = q
+                .bind(*id)
+                .bind(*kind)
+                .bind(*payload)
+                .bind(*run_at)
+                .bind(now);
+        }
+        q.execute(c).await.map(|_| ())
+    })?;
+    Ok(ids)
+}

@@ -473,3 +473,33 @@ pub async fn event_kinds_created_between<'a>(
     .fetch_all(c)
     .await)?)
 }
+
+/// A ticket with what its detail view needs besides: whether it has sub-tasks and its
+/// assignee's display name (one statement instead of three).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketForView {
+    #[sqlx(flatten)]
+    pub ticket: Ticket,
+    pub has_children: bool,
+    pub assignee_name: Option<String>,
+}
+
+/// [`get_by_number`] with [`TicketForView`]'s extras.
+pub async fn get_for_view<'a>(
+    ex: impl Into<Ex<'a>>,
+    number: &str,
+) -> Result<Option<TicketForView>> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_cols!(),
+        ", EXISTS (SELECT 1 FROM tickets c WHERE c.parent_id = tickets.id) AS has_children, \
+         (SELECT u.display_name FROM users u WHERE u.id = tickets.assignee_id) AS assignee_name \
+         FROM tickets WHERE number = $1"
+    );
+    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, TicketForView>(
+        sql
+    )
+    .bind(number)
+    .fetch_optional(c)
+    .await)?)
+}
