@@ -6,7 +6,8 @@
 #
 # Each build gets a fresh data directory on the machine's disk, an API token (admin
 # create-token) and wrk (bench/wrk/bench.lua, create mode) at concurrency 1, 8 and 32.
-# Prints one line per point: build, c, requests/s, p50/p99 ms, non-2xx.
+# Prints one line per point: build, c, requests/s, p50/p99 ms, non-2xx, server CPU ms per
+# request (utime + stime of the server from /proc/PID/stat over the point); then the load average.
 set -eu
 OLD=$1
 NEW=$2
@@ -18,14 +19,14 @@ trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"'
 
 start() { # name binary port
 	mkdir -p "$WORK/$1"
-	(cd "$WORK/$1" && "$2" --data-dir "$WORK/$1/data" serve --listen "127.0.0.1:$3" \
+	(cd "$WORK/$1" && exec "$2" --data-dir "$WORK/$1/data" serve --listen "127.0.0.1:$3" \
 		>"$WORK/$1/out" 2>"$WORK/$1/err" & echo $! >"$WORK/$1.pid")
 	i=0
 	until curl -sf "http://127.0.0.1:$3/readyz" >/dev/null; do
 		i=$((i + 1)); [ $i -lt 300 ] || { echo "$1 did not start"; cat "$WORK/$1/err"; exit 1; }
 		sleep 0.1
 	done
-	tok=$(cd "$WORK/$1" && "$2" --data-dir "$WORK/$1/data" admin create-token --username admin --name bench)
+	tok=$(cd "$WORK/$1" && exec "$2" --data-dir "$WORK/$1/data" admin create-token --username admin --name bench)
 	me=$(curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1:$3/api/v1/me")
 	org=$(printf '%s' "$me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["org_id"])')
 	uid=$(printf '%s' "$me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -33,21 +34,28 @@ start() { # name binary port
 	echo "$tok" >"$WORK/$1.token"
 }
 
+cpu() { # name -> server CPU time so far, in clock ticks (utime + stime)
+	awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"
+}
+
 start old "$OLD" 18081
 start new "$NEW" 18082
-printf '%-4s %3s %9s %8s %8s %6s\n' build c req/s p50ms p99ms non2xx
+printf '%-4s %3s %9s %8s %8s %6s %8s\n' build c req/s p50ms p99ms non2xx cpu_ms/req
 r=0
 while [ $r -lt "$ROUNDS" ]; do
 	r=$((r + 1))
 	for c in 1 8 32; do
 		for b in old new; do
 			port=18081; [ $b = new ] && port=18082
+			c0=$(cpu $b)
 			out=$(BENCH_MODE=create BENCH_LIST="$WORK/$b.list" BENCH_TOKEN=$(cat "$WORK/$b.token") \
 				wrk -t$([ $c -lt 2 ] && echo 1 || echo 2) -c$c -d${SECS}s --latency -s "$HERE/wrk/bench.lua" "http://127.0.0.1:$port" | grep BENCH_JSON | sed 's/BENCH_JSON //')
+			c1=$(cpu $b)
 			printf '%s' "$out" | python3 -c '
 import json,sys
-d=json.load(sys.stdin); b,c=sys.argv[1],sys.argv[2]
-print("%-4s %3s %9.0f %8.2f %8.2f %6d" % (b, c, d["requests"]/(d["duration_us"]/1e6), d["lat_p50_us"]/1000, d["lat_p99_us"]/1000, d["requests"]-d["ok_2xx"]))' $b $c
+d=json.load(sys.stdin); b,c,ticks=sys.argv[1],sys.argv[2],int(sys.argv[3])
+print("%-4s %3s %9.0f %8.2f %8.2f %6d %8.3f" % (b, c, d["requests"]/(d["duration_us"]/1e6), d["lat_p50_us"]/1000, d["lat_p99_us"]/1000, d["requests"]-d["ok_2xx"], ticks*1000/int(sys.argv[4])/max(d["requests"],1)))' $b $c $((c1 - c0)) "$(getconf CLK_TCK)"
 		done
 	done
 done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

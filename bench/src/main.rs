@@ -43,13 +43,15 @@ struct Args {
     generate_only: bool,
     /// The CMDB benchmark (src/cmdb.rs) instead of the tickets.
     cmdb: bool,
+    /// Run this server binary instead of building `target/release/yunwei` (e.g. an older build).
+    binary: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: yunwei-bench --size quick|full [--stores sqlite,postgres] [--out ../docs/benchmarks.md]\n\
          \x20      [--secs N] [--tickets N] [--concurrency 1,8,32] [--skip-build] [--reuse-data] [--keep]\n\
-         \x20      [--no-limits] [--retries N] [--report-only] [--generate-only]\n\
+         \x20      [--binary PATH] [--no-limits] [--retries N] [--report-only] [--generate-only]\n\
          quick: 20,000 tickets, 10 s per point; full: 1,000,000 tickets, 20 s per point.\n\
          --cmdb: the CMDB benchmark instead (quick: ~13,000 CIs; full: ~100,000 CIs and ~500,000 relations).\n\
          PostgreSQL: a new database on $YUNWEI_BENCH_PG_URL (default postgres://yunwei:yunwei@127.0.0.1:5432/postgres)."
@@ -73,6 +75,7 @@ fn parse_args() -> Args {
         tickets: None,
         generate_only: false,
         cmdb: false,
+        binary: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -97,6 +100,7 @@ fn parse_args() -> Args {
             "--report-only" => a.report_only = true,
             "--generate-only" => a.generate_only = true,
             "--cmdb" => a.cmdb = true,
+            "--binary" => a.binary = Some(PathBuf::from(val())),
             _ => usage(),
         }
     }
@@ -164,8 +168,11 @@ fn machine() -> Value {
 }
 
 fn build(a: &Args) -> anyhow::Result<PathBuf> {
-    let bin = root_dir().join("target/release/yunwei");
-    if !a.skip_build {
+    let bin = a
+        .binary
+        .clone()
+        .unwrap_or_else(|| root_dir().join("target/release/yunwei"));
+    if !a.skip_build && a.binary.is_none() {
         eprintln!("== cargo build --release -p yunwei");
         let st = Command::new("cargo")
             .args(["build", "--release", "-p", "yunwei"])

@@ -1,0 +1,81 @@
+#!/bin/sh
+# Single-ticket reads (GET /api/v1/tickets/{number}) of two builds of yunwei on SQLite,
+# measured in the same run, in alternating rounds (A B A B …) so that a noisy machine
+# disturbs both alike.
+#
+#   bench/compare-reads.sh OLD_BINARY NEW_BINARY [SECONDS_PER_POINT] [ROUNDS] [TICKETS]
+#
+# Each build gets a fresh data directory on the machine's disk, an API token (admin
+# create-token), TICKETS tickets (default 2,000, created through the API with wrk, create
+# mode) and then wrk (bench/wrk/bench.lua, get mode, a random ticket of the newest 100 each
+# request) at concurrency 1, 8 and 32. Prints one line per point: build, c, requests/s,
+# p50/p99 ms, non-2xx, server CPU ms per request (/proc/PID/stat); then each server's RSS and PSS (/proc/PID/smaps_rollup) and the load
+# average.
+set -eu
+OLD=$1
+NEW=$2
+SECS=${3:-10}
+ROUNDS=${4:-2}
+TICKETS=${5:-2000}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/yunwei-cmpr.XXXXXX")
+trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+start() { # name binary port
+	mkdir -p "$WORK/$1"
+	(cd "$WORK/$1" && exec "$2" --data-dir "$WORK/$1/data" serve --listen "127.0.0.1:$3" \
+		>"$WORK/$1/out" 2>"$WORK/$1/err" & echo $! >"$WORK/$1.pid")
+	i=0
+	until curl -sf "http://127.0.0.1:$3/readyz" >/dev/null; do
+		i=$((i + 1)); [ $i -lt 300 ] || { echo "$1 did not start"; cat "$WORK/$1/err"; exit 1; }
+		sleep 0.1
+	done
+	tok=$(cd "$WORK/$1" && exec "$2" --data-dir "$WORK/$1/data" admin create-token --username admin --name bench)
+	me=$(curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1:$3/api/v1/me")
+	printf '%s' "$me" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["org_id"], d["id"])' >"$WORK/$1.orgs"
+	echo "$tok" >"$WORK/$1.token"
+	# Fill: TICKETS creations, then the numbers of the newest 100 as GET paths.
+	n=0
+	while [ $n -lt "$TICKETS" ]; do
+		curl -sf -o /dev/null -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+			-d '{"kind":"incident","subject":"读取压测","description":"财务系统无法登录，影响月底结账。","channel":"phone","urgency":"medium"}' \
+			"http://127.0.0.1:$3/api/v1/tickets"
+		n=$((n + 1))
+	done
+	curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1:$3/api/v1/tickets?limit=100" |
+		python3 -c 'import json,sys; [print("/api/v1/tickets/" + t["number"]) for t in json.load(sys.stdin)["items"]]' >"$WORK/$1.list"
+}
+
+mem() { # name
+	pid=$(cat "$WORK/$1.pid")
+	awk -v b="$1" '/^Rss:/ {r=$2} /^Pss:/ {p=$2} END {printf "%s RSS %d KiB, PSS %d KiB\n", b, r, p}' "/proc/$pid/smaps_rollup"
+}
+
+cpu() { # name -> server CPU time so far, in clock ticks (utime + stime)
+	awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"
+}
+
+start old "$OLD" 18083
+start new "$NEW" 18084
+echo "tickets per build: $TICKETS; GET paths: $(wc -l <"$WORK/new.list")"
+mem old; mem new
+printf '%-4s %3s %9s %8s %8s %6s %8s\n' build c req/s p50ms p99ms non2xx cpu_ms/req
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+	r=$((r + 1))
+	for c in 1 8 32; do
+		for b in old new; do
+			port=18083; [ $b = new ] && port=18084
+			c0=$(cpu $b)
+			out=$(BENCH_MODE=get BENCH_LIST="$WORK/$b.list" BENCH_TOKEN=$(cat "$WORK/$b.token") \
+				wrk -t$([ $c -lt 2 ] && echo 1 || echo 2) -c$c -d${SECS}s --latency -s "$HERE/wrk/bench.lua" "http://127.0.0.1:$port" | grep BENCH_JSON | sed 's/BENCH_JSON //')
+			c1=$(cpu $b)
+			printf '%s' "$out" | python3 -c '
+import json,sys
+d=json.load(sys.stdin); b,c,ticks=sys.argv[1],sys.argv[2],int(sys.argv[3])
+print("%-4s %3s %9.0f %8.2f %8.2f %6d %8.3f" % (b, c, d["requests"]/(d["duration_us"]/1e6), d["lat_p50_us"]/1000, d["lat_p99_us"]/1000, d["requests"]-d["ok_2xx"], ticks*1000/int(sys.argv[4])/max(d["requests"],1)))' $b $c $((c1 - c0)) "$(getconf CLK_TCK)"
+		done
+	done
+	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+mem old; mem new
