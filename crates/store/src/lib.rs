@@ -215,11 +215,11 @@ impl Db {
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
                 // Reads: a page cache of up to SQLITE_CACHE_KIB per connection (SQLite's default
-                // is 2 MiB) and the first SQLITE_MMAP_BYTES of the file read through a shared
-                // memory map instead of copied by pread. Both grow only as pages are touched;
-                // mapped pages are the OS file cache, shared by all connections.
-                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
-                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
+                // is 2 MiB); it grows only as pages are touched. No memory map: each pooled
+                // connection maps the file on its own, so 16 connections × a 64 MiB map showed as
+                // ~1 GiB of resident memory under load (the same file pages counted 16 times),
+                // for no read gain measurable here (bench/analysis.md section 2).
+                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
             let pool = SqlitePoolOptions::new()
                 .max_connections(size.max_connections.max(2))
                 .connect_with(opts)
@@ -391,5 +391,3 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 
 /// SQLite page cache per pooled connection, in KiB (`PRAGMA cache_size` = -this).
 pub const SQLITE_CACHE_KIB: u32 = 4096;
-/// How much of the SQLite file is read through a memory map (`PRAGMA mmap_size`).
-pub const SQLITE_MMAP_BYTES: u64 = 64 * 1024 * 1024;
