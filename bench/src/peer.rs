@@ -65,7 +65,7 @@ pub fn report(md: &mut String, results: &Path) -> bool {
         if !any {
             let _ = writeln!(
                 md,
-                "\n## Side by side with Request Tracker 5 (same run, same harness)\n\n\
+                "\n## Side by side with Request Tracker 5 (same harness, same machine)\n\n\
                  `bench/peer-rt5.sh --store sqlite|postgres` runs both systems one after the other on this machine through \
                  the peer's own harness, `../shared/peers/rt5/bench.py` (wrk 4.1 + `rt5/bench.lua`; each point the median of \
                  its runs; server CPU and memory from `/proc` over the server's process group — and, for RT on PostgreSQL, its \
