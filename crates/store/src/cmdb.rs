@@ -1130,6 +1130,31 @@ pub enum GraphRow {
     Edge(Uuid, Uuid),
 }
 
+/// Evaluates `$sqlite` or `$pg` (each reading through the transaction `$tx`) in one read-only
+/// snapshot: a deferred read transaction on SQLite (its first SELECT fixes the WAL snapshot),
+/// repeatable read on PostgreSQL.
+macro_rules! in_snapshot {
+    ($db:expr, $tx:ident => $sqlite:expr, $pg:expr) => {
+        match $db {
+            crate::Db::Sqlite(p) => {
+                let mut $tx = p.begin().await?;
+                let out = $sqlite;
+                $tx.commit().await?;
+                out
+            }
+            crate::Db::Pg(p) => {
+                let mut $tx = p.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *$tx)
+                    .await?;
+                let out = $pg;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
 /// Everything the relation graph is built from, read in one snapshot: the epoch, the classes,
 /// every CI and then every relation that propagates impact (`backed_up_by` left out), both
 /// streamed to `on_row`. Returns the epoch and the classes.
@@ -1165,24 +1190,7 @@ pub async fn load_graph(
             (epoch.unwrap_or(0), classes)
         }};
     }
-    let out = match db {
-        crate::Db::Sqlite(p) => {
-            // A deferred read transaction: its first SELECT fixes the snapshot (WAL).
-            let mut tx = p.begin().await?;
-            let out = read_all!(tx);
-            tx.commit().await?;
-            out
-        }
-        crate::Db::Pg(p) => {
-            let mut tx = p.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-            let out = read_all!(tx);
-            tx.commit().await?;
-            out
-        }
-    };
+    let out = in_snapshot!(db, tx => read_all!(tx), read_all!(tx));
     Ok(out)
 }
 
@@ -1389,24 +1397,9 @@ pub async fn graph_changes(db: &crate::Db, since: i64, max_cis: usize) -> Result
             }
         }};
     }
-    let out = match db {
-        crate::Db::Sqlite(p) => {
-            // A deferred read transaction: its first SELECT fixes the snapshot (WAL).
-            let mut tx = p.begin().await?;
-            let out = read_all!(tx, CIS_SQLITE, EDGES_SQLITE, hex_list);
-            tx.commit().await?;
-            out
-        }
-        crate::Db::Pg(p) => {
-            let mut tx = p.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-            let out = read_all!(tx, CIS_PG, EDGES_PG, uuid_list);
-            tx.commit().await?;
-            out
-        }
-    };
+    let out = in_snapshot!(db, tx =>
+        read_all!(tx, CIS_SQLITE, EDGES_SQLITE, hex_list),
+        read_all!(tx, CIS_PG, EDGES_PG, uuid_list));
     Ok(match out {
         Some(p) => GraphChanges::Patch(p),
         None => GraphChanges::Reload,
