@@ -41,6 +41,54 @@ pub fn pg_server_url() -> Option<String> {
     }
 }
 
+/// Test databases older than this are left-overs of earlier runs (no test runs this long).
+const STALE_AFTER_MS: u64 = 6 * 3600 * 1000;
+
+/// The creation time (Unix ms) of a test database, read from the UUIDv7 in its name.
+fn test_db_created_ms(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("yunwei_test_")?;
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(&hex[..12], 16).ok()
+}
+
+/// Drop the test databases of earlier runs (once per process): each test creates one and
+/// a test process cannot drop its own while its pools are open, so without this a
+/// long-lived server collects them. Only names of the `yunwei_test_<uuidv7>` form whose
+/// UUID is older than [`STALE_AFTER_MS`] are touched, and a database still in use is left
+/// (a plain `DROP DATABASE` refuses it).
+async fn drop_stale_test_dbs(conn: &mut sqlx::PgConnection) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let names: Vec<String> = match sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'yunwei\\_test\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    {
+        Ok(n) => n,
+        Err(_) => return,
+    };
+    for name in names {
+        match test_db_created_ms(&name) {
+            Some(t) if now_ms.saturating_sub(t) > STALE_AFTER_MS => {
+                // The name was checked to be yunwei_test_ + 32 hex digits: safe to quote.
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                    .execute(&mut *conn)
+                    .await;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Create an empty PostgreSQL database for a test; returns its URL.
 pub async fn fresh_pg_url(server: &str) -> String {
     use sqlx::Connection;
@@ -48,6 +96,7 @@ pub async fn fresh_pg_url(server: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(server)
         .await
         .expect("connect to YUNWEI_TEST_DATABASE_URL");
+    drop_stale_test_dbs(&mut conn).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -121,6 +170,23 @@ impl TestDb {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn test_db_age_is_read_from_its_name() {
+        let id = uuid::Uuid::now_v7();
+        let ms = id.get_timestamp().map(|t| {
+            let (s, n) = t.to_unix();
+            s * 1000 + u64::from(n) / 1_000_000
+        });
+        let name = format!("yunwei_test_{}", id.simple());
+        assert_eq!(super::test_db_created_ms(&name), ms);
+        assert_eq!(super::test_db_created_ms("yunwei_test_xyz"), None);
+        assert_eq!(super::test_db_created_ms("postgres"), None);
+        assert_eq!(
+            super::test_db_created_ms("yunwei_test_0000000000007000800000000000000g"),
+            None
+        );
+    }
+
     #[test]
     fn db_name_is_replaced() {
         assert_eq!(
