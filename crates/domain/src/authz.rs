@@ -162,6 +162,10 @@ pub enum Action {
     CmdbSchema,
     /// Define the sub-statuses of the ticket flow's phases and whether they stop the SLA clock.
     SubStatusWrite,
+    /// Read monitoring alerts and alert sources (never their secrets).
+    AlertRead,
+    /// Create, change, disable alert sources and renew their credentials.
+    AlertSourceWrite,
 }
 
 /// The permission table: action, description (zh, en), roles allowed.
@@ -308,6 +312,18 @@ pub const TABLE: &[(Action, &str, &str, &[Role])] = {
             "Manage ticket sub-statuses (and whether they pause the SLA clock)",
             &[Admin],
         ),
+        (
+            Action::AlertRead,
+            "查看监控告警与告警源",
+            "Read monitoring alerts and alert sources",
+            &[Admin, Manager, Agent, Engineer, Auditor],
+        ),
+        (
+            Action::AlertSourceWrite,
+            "管理告警源（接入监控系统、更换密钥、停用）",
+            "Manage alert sources (connect monitoring systems, renew secrets, disable)",
+            &[Admin, Manager],
+        ),
     ]
 };
 
@@ -380,6 +396,8 @@ mod tests {
             Action::CmdbRead,
             Action::CmdbWrite,
             Action::CmdbSchema,
+            Action::AlertRead,
+            Action::AlertSourceWrite,
         ];
         for a in all {
             assert_eq!(TABLE.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");
@@ -402,6 +420,7 @@ mod tests {
                     | Action::CmdbWrite
                     | Action::CmdbSchema
                     | Action::SubStatusWrite
+                    | Action::AlertSourceWrite
                     | Action::TicketCreate
                     | Action::TicketWork
                     | Action::TicketPriorityOverride

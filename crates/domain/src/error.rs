@@ -113,6 +113,9 @@ codes! {
     CiAttributeInvalid = "ci_attribute_invalid", 422, "配置项属性缺失、未定义或取值不符合类型", "A configuration item attribute is missing, unknown or of the wrong type";
     CiRelationNotAllowed = "ci_relation_not_allowed", 422, "这两类配置项之间不能建立该类型的关系", "This kind of relation is not allowed between these classes of configuration items";
     CiKeyTaken = "ci_key_taken", 409, "该组织下已有相同外部编号的配置项", "The organization already has a configuration item with this external key";
+    AlertAuthFailed = "alert_auth_failed", 401, "告警源认证失败：告警源不存在或已停用，或签名、时间戳、随机数、令牌无效", "Alert source authentication failed: unknown or disabled source, or an invalid signature, timestamp, nonce or token";
+    AlertPayloadInvalid = "alert_payload_invalid", 400, "告警内容无效：缺少必填字段、字段类型或取值不符", "The alert payload is invalid: a required field is missing or a field has the wrong type or value";
+    RateLimited = "rate_limited", 429, "请求过于频繁，请稍后再试", "Too many requests; try again later";
     InternalError = "internal_error", 500, "服务器内部错误，请联系管理员并提供请求编号", "Internal server error; contact your administrator with the request id";
     Unavailable = "unavailable", 503, "服务暂时不可用", "Service temporarily unavailable";
 }

@@ -3,6 +3,7 @@
 //! organization scope (yunwei_domain::authz), does the work in one transaction, and appends
 //! the audit entry in that same transaction. Handlers (web, CLI) stay thin.
 
+pub mod alerts;
 pub mod announcements;
 pub mod attachments;
 pub mod audit;
@@ -96,6 +97,9 @@ pub struct App {
     pub calendars: Arc<sla::CalendarCache>,
     /// This node's copy of the CMDB class schema (see [`cmdb::SchemaCache`]).
     pub cmdb_schema_cache: Arc<cmdb::SchemaCache>,
+    /// This node's alert-source rate limits (token buckets) and nonce pruning clock (see
+    /// [`alerts`]).
+    pub alert_gate: Arc<alerts::AlertGate>,
 }
 
 impl App {
@@ -110,6 +114,7 @@ impl App {
             auth_cache: Default::default(),
             calendars: Default::default(),
             cmdb_schema_cache: Default::default(),
+            alert_gate: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! PostgreSQL a normal transaction. A write is acknowledged to the user only after its
 //! commit is durable; SQLite runs with `synchronous=FULL` in WAL mode.
 
+pub mod alerts;
 pub mod announcements;
 pub mod attachments;
 pub mod audit;

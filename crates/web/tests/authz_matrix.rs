@@ -36,6 +36,8 @@ struct Side {
     ci: String,
     relation: String,
     view: String,
+    alert_source: String,
+    alert: String,
     marker: String,
 }
 
@@ -176,7 +178,43 @@ async fn side(t: &TestApp, tag: &str) -> Side {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let view = r.body["id"].as_str().unwrap().to_string();
 
+    // An alert source of the organization and an alert it raised (which opened an incident).
+    let r = t
+        .post(
+            "/api/v1/alert-sources",
+            &t.admin,
+            json!({ "name": format!("监控{marker}"), "org_id": org, "format": "generic" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let alert_source = r.body["id"].as_str().unwrap().to_string();
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+    let raw = json!({ "dedup_key": format!("k{marker}"), "status": "firing", "summary": format!("告警 {marker}") })
+        .to_string();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{ts}.{marker}.{raw}").as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let req = Request::post(format!("/api/v1/alerts/ingest/{alert_source}"))
+        .header("content-type", "application/json")
+        .header("x-yunwei-timestamp", &ts)
+        .header("x-yunwei-nonce", &marker)
+        .header("x-yunwei-signature", sig)
+        .body(Body::from(raw))
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let r = t
+        .get(&format!("/api/v1/alerts?source={alert_source}"), &t.admin)
+        .await;
+    let alert = r.body["items"][0]["id"].as_str().unwrap().to_string();
+
     Side {
+        alert_source,
+        alert,
         org,
         dept,
         agreement,
@@ -244,6 +282,18 @@ fn fill(template: &str, s: Option<&Side>) -> Option<String> {
             "{id}",
             s.map_or(missing_uuid.clone(), |s| s.relation.clone()),
         ))
+    } else if template.starts_with("/api/v1/alert-sources/{id}") {
+        Some((
+            "{id}",
+            s.map_or(missing_uuid.clone(), |s| s.alert_source.clone()),
+        ))
+    } else if template.starts_with("/api/v1/alerts/ingest/{source}") {
+        Some((
+            "{source}",
+            s.map_or(missing_uuid.clone(), |s| s.alert_source.clone()),
+        ))
+    } else if template.starts_with("/api/v1/alerts/{id}") {
+        Some(("{id}", s.map_or(missing_uuid.clone(), |s| s.alert.clone())))
     } else if template.starts_with("/api/v1/views/{id}") {
         Some(("{id}", s.map_or(missing_uuid.clone(), |s| s.view.clone())))
     } else {

@@ -2,6 +2,7 @@
 //! `OpenApiRouter`, so `/api/openapi.json` is generated from the routes and cannot drift from
 //! them (a snapshot test catches changes to the document).
 
+mod alerts;
 mod announcements;
 mod attachments;
 mod audit;
@@ -59,6 +60,7 @@ pub use views::outcomes as bulk_outcomes;
         (name = "announcements", description = "Announcements: planned maintenance, outages, notices (R-7.2c)"),
         (name = "notifications", description = "Notifications: in-app inbox, e-mail, signed webhooks, WeCom / DingTalk / Feishu robots"),
         (name = "cmdb", description = "Configuration management database (R-10.2): classes, items with versions, relations, impact, availability, patches, import and export, the CIs a ticket affects"),
+        (name = "alerts", description = "Monitoring alerts (R-5.1a, R-10.1): Alertmanager / Grafana, Zabbix, PagerDuty v2 and generic webhooks in; each new alert opens an incident"),
         (name = "reports", description = "Service desk evaluation (R-7.4): availability, staff quality, technical capability, satisfaction; JSON, CSV, XLSX")
     )
 )]
@@ -209,6 +211,11 @@ pub fn router() -> (Router<AppState>, Doc) {
         .routes(routes!(views::queue))
         .routes(routes!(views::bulk))
         .routes(routes!(views::events))
+        .routes(routes!(alerts::ingest))
+        .routes(routes!(alerts::list_sources, alerts::create_source))
+        .routes(routes!(alerts::get_source, alerts::update_source))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert))
         .split_for_parts()
 }
 
