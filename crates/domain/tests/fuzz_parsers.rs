@@ -12,50 +12,13 @@
 //! sorted, unique dates with names within the limit, and builds a valid calendar; the CSV
 //! writer's output parses back to the same days.
 
-use std::time::{Duration, Instant};
-
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use yunwei_domain::calendar::{
     parse_csv, parse_ics, text_from_bytes, to_csv, Calendar, CalendarSpec, DayKind, ImportErrors,
     SpecialDay, WeeklyHours, WorkInterval, MAX_NAME_CHARS,
 };
-
-fn budget() -> Duration {
-    let default = if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        30
-    } else {
-        3
-    };
-    Duration::from_secs(
-        std::env::var("YUNWEI_FUZZ_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
-}
-
-/// Run `check` on values of `strategy` until the time budget is spent; panic with the
-/// shrunk failing input if any check fails or panics.
-fn fuzz<S: Strategy>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let deadline = Instant::now() + budget();
-    let mut cases = 0u64;
-    while Instant::now() < deadline {
-        let mut runner = TestRunner::new(Config {
-            cases: 256,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        if let Err(e) = runner.run(&strategy, &check) {
-            panic!("{name}: {e}");
-        }
-        cases += 256;
-    }
-    eprintln!("{name}: {cases} inputs in {:?}", budget());
-}
+use yunwei_fuzzkit::fuzz;
 
 fn lines_in(text: &str) -> usize {
     text.split('\n').count().max(1)

@@ -1,9 +1,11 @@
 //! Property-based fuzzing of the parsers: arbitrary bytes, arbitrary JSON, and JSON shaped
 //! near each format (right field names, arbitrary values). The parsers never panic, and every
-//! `Ok` result respects every bound of the crate documentation.
+//! `Ok` result respects every bound of the crate documentation. Each target runs for the
+//! time budget of `yunwei_fuzzkit` (30 s in CI; `YUNWEI_FUZZ_SECS` for longer runs).
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
+use yunwei_fuzzkit::fuzz;
 use yunwei_monitor::*;
 
 fn check(format: Format, body: &[u8]) {
@@ -152,56 +154,80 @@ fn arb_format() -> impl Strategy<Value = Format> {
     prop::sample::select(Format::ALL.to_vec())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, .. ProptestConfig::default() })]
+#[test]
+fn arbitrary_bytes_never_panic() {
+    fuzz(
+        "alerts: arbitrary bytes",
+        (arb_format(), prop::collection::vec(any::<u8>(), 0..512)),
+        |(format, body)| {
+            check(format, &body);
+            Ok(())
+        },
+    );
+}
 
-    #[test]
-    fn arbitrary_bytes_never_panic(format in arb_format(), body in prop::collection::vec(any::<u8>(), 0..512)) {
-        check(format, &body);
-    }
+#[test]
+fn arbitrary_json_never_panics() {
+    fuzz(
+        "alerts: arbitrary JSON",
+        (arb_format(), arb_json()),
+        |(format, v)| {
+            check(format, v.to_string().as_bytes());
+            Ok(())
+        },
+    );
+}
 
-    #[test]
-    fn arbitrary_json_never_panics(format in arb_format(), v in arb_json()) {
-        check(format, v.to_string().as_bytes());
-    }
-
-    #[test]
-    fn json_shaped_near_each_format_stays_in_bounds(
-        format in arb_format(),
-        v in arb_shaped_object(2),
-        wrap in any::<bool>(),
-    ) {
-        check(format, v.to_string().as_bytes());
-        // Arrays of such objects too (Zabbix and generic accept them).
-        if wrap {
-            check(format, Value::Array(vec![v.clone(), v]).to_string().as_bytes());
-        }
-    }
-
-    #[test]
-    fn valid_generic_events_round_trip_in_bounds(
-        key in "[ -~]{1,300}",
-        summary in ".{0,800}",
-        sev in prop::sample::select(vec!["critical", "major", "minor", "warning", "info"]),
-        labels in prop::collection::btree_map(".{1,200}", ".{0,1500}", 0..80),
-    ) {
-        let body = json!({"dedup_key": key, "status": "firing", "severity": sev, "summary": summary, "labels": labels});
-        match parse(Format::Generic, body.to_string().as_bytes()) {
-            Ok(v) => {
-                prop_assert_eq!(v.len(), 1);
-                prop_assert!(within_bounds(&v[0]));
-                prop_assert_eq!(v[0].dedup_key.as_str(), key.trim());
-            }
-            Err(e) => {
-                // Only the key (too long, or blank) or a blank summary may be refused.
-                let k = key.trim();
-                prop_assert!(
-                    k.is_empty() || k.chars().count() > MAX_KEY || summary.trim().is_empty(),
-                    "{e:?}"
+#[test]
+fn json_shaped_near_each_format_stays_in_bounds() {
+    fuzz(
+        "alerts: JSON shaped like each format",
+        (arb_format(), arb_shaped_object(2), any::<bool>()),
+        |(format, v, wrap)| {
+            check(format, v.to_string().as_bytes());
+            // Arrays of such objects too (Zabbix and generic accept them).
+            if wrap {
+                check(
+                    format,
+                    Value::Array(vec![v.clone(), v]).to_string().as_bytes(),
                 );
             }
-        }
-    }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn valid_generic_events_round_trip_in_bounds() {
+    let strategy = (
+        "[ -~]{1,300}",
+        ".{0,800}",
+        prop::sample::select(vec!["critical", "major", "minor", "warning", "info"]),
+        prop::collection::btree_map(".{1,200}", ".{0,1500}", 0..80),
+    );
+    fuzz(
+        "alerts: valid generic events",
+        strategy,
+        |(key, summary, sev, labels)| {
+            let body = json!({"dedup_key": key, "status": "firing", "severity": sev, "summary": summary, "labels": labels});
+            match parse(Format::Generic, body.to_string().as_bytes()) {
+                Ok(v) => {
+                    prop_assert_eq!(v.len(), 1);
+                    prop_assert!(within_bounds(&v[0]));
+                    prop_assert_eq!(v[0].dedup_key.as_str(), key.trim());
+                }
+                Err(e) => {
+                    // Only the key (too long, or blank) or a blank summary may be refused.
+                    let k = key.trim();
+                    prop_assert!(
+                        k.is_empty() || k.chars().count() > MAX_KEY || summary.trim().is_empty(),
+                        "{e:?}"
+                    );
+                }
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -24,43 +24,8 @@ use common::TestApp;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use yunwei_fuzzkit::{budget, fuzz};
 use yunwei_service::cmdb_import::{parse_csv_tables, to_csv, TableOut, CI_HEADERS, REL_HEADERS};
-
-fn budget() -> Duration {
-    let default = if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        30
-    } else {
-        3
-    };
-    Duration::from_secs(
-        std::env::var("YUNWEI_FUZZ_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
-}
-
-/// Run `check` on values of `strategy` until the time budget is spent; panic with the shrunk
-/// failing input if a check fails or panics.
-fn fuzz<S: Strategy>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let deadline = Instant::now() + budget();
-    let mut cases = 0u64;
-    while Instant::now() < deadline {
-        let mut runner = TestRunner::new(Config {
-            cases: 128,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        if let Err(e) = runner.run(&strategy, &check) {
-            panic!("{name}: {e}");
-        }
-        cases += 128;
-    }
-    eprintln!("{name}: {cases} inputs in {:?}", budget());
-}
 
 /// Lines of the text as the splitter counts them (`\n` ends a line).
 fn lines_in(text: &str) -> usize {
