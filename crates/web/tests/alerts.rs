@@ -8,7 +8,7 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -762,5 +762,149 @@ async fn sources_open_tickets_only_in_their_organization_and_customers_see_no_al
             "mass assignment: {}",
             r.text
         );
+    }
+}
+
+fn urlenc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text between `id="{id}">` and the next `<`.
+fn element_text(html: &str, id: &str) -> String {
+    let start = html.find(&format!("id=\"{id}\">")).expect(id) + id.len() + 6;
+    html[start..].split('<').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_alerts_page_connects_a_source_shows_credentials_once_and_escapes_alerts() {
+    for t in TestApp::all().await {
+        let org = t.org("页面客户").await;
+        let (_, _) = t.user("alert-page-cust", "customer", Some(org)).await;
+        let r = t.login("admin", &t.admin_password.clone()).await;
+        let cookie = session_cookie(&r);
+        let csrf = r.body["csrf_token"].as_str().unwrap().to_string();
+        let form = |path: &str, body: String| {
+            Request::post(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie)
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let page = t
+            .req(Method::GET, "/alerts", None, None, &[("cookie", &cookie)])
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("id=\"source-new\"") && page.text.contains("接入监控系统"));
+
+        // A forged form writes nothing; a bad one is shown again with the coded error.
+        let before = counts(&t).await;
+        let r = t
+            .send(form(
+                "/alerts/sources",
+                format!("_csrf=wrong&name=x&org_id={org}&format=generic&auth_mode=hmac"),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let r = t
+            .send(form(
+                "/alerts/sources",
+                format!("_csrf={csrf}&name=x&org_id={org}&format=nagios&auth_mode=hmac"),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(
+            r.text.contains("id=\"form-error\"") && r.text.contains("(format)"),
+            "{}",
+            r.text
+        );
+        assert_eq!(counts(&t).await, before);
+
+        let r = t
+            .send(form(
+                "/alerts/sources",
+                format!(
+                    "_csrf={csrf}&name={}&org_id={org}&format=generic&auth_mode=hmac&team_id=&urgency=",
+                    urlenc("机房监控")
+                ),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let secret = element_text(&r.text, "issued-secret");
+        let path = element_text(&r.text, "issued-path");
+        let id = path.rsplit('/').next().unwrap().to_string();
+        let s = Source {
+            id: id.clone(),
+            secret: Some(secret.clone()),
+            token: None,
+        };
+        // An alert whose texts are markup: shown escaped.
+        let evil = "<script>alert(1)</script>磁盘告警";
+        let r = deliver(
+            &t,
+            &s,
+            &firing("<img src=x onerror=alert(2)>", evil, "h<b>1"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let number = r.body["tickets"][0].as_str().unwrap().to_string();
+        let page = t
+            .req(Method::GET, "/alerts", None, None, &[("cookie", &cookie)])
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            !page.text.contains(&secret),
+            "the secret is shown once only"
+        );
+        assert!(
+            page.text
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;磁盘告警"),
+            "{}",
+            page.text
+        );
+        assert!(!page.text.contains("<script>alert(1)") && !page.text.contains("<img src=x"));
+        assert!(page.text.contains(&format!("href=\"/tickets/{number}\"")));
+        assert!(page.text.contains("机房监控"));
+
+        // Renewing shows new credentials once; the old secret stops working.
+        let r = t
+            .send(form(
+                &format!("/alerts/sources/{id}"),
+                format!("_csrf={csrf}&action=rotate"),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let new_secret = element_text(&r.text, "issued-secret");
+        assert_ne!(new_secret, secret);
+        let r = deliver(&t, &s, &firing("k2", "s", "h")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // Disable from the page.
+        let r = t
+            .send(form(
+                &format!("/alerts/sources/{id}"),
+                format!("_csrf={csrf}&action=disable"),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let s2 = Source {
+            id: id.clone(),
+            secret: Some(new_secret),
+            token: None,
+        };
+        let r = deliver(&t, &s2, &firing("k3", "s", "h")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+        // Customers have no alerts page.
+        let rc = t.login("alert-page-cust", "correct horse battery").await;
+        let cc = session_cookie(&rc);
+        let p = t
+            .req(Method::GET, "/alerts", None, None, &[("cookie", &cc)])
+            .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.text);
+        assert!(!p.text.contains("机房监控"));
     }
 }

@@ -6,6 +6,7 @@
 //! on success a POST redirects (303) with `?ok=<flash key>`.
 
 mod admin_desk;
+mod alerts;
 mod announcements;
 mod catalog;
 pub(crate) mod cmdb;
@@ -41,6 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/views/{id}/delete", post(tickets::view_delete))
         .route("/tickets/bulk", post(tickets::bulk))
         .route("/inbox", get(inbox::page))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/sources", post(alerts::create_source))
+        .route("/alerts/sources/{id}", post(alerts::source_action))
         .route("/inbox/{id}/read", post(inbox::mark_read))
         .route(
             "/profile/notifications",
@@ -186,6 +190,8 @@ pub struct Can {
     pub sla: bool,
     /// Notification channels.
     pub notify: bool,
+    /// Monitoring alerts and their sources.
+    pub alerts: bool,
 }
 
 /// Everything the base layout needs.
@@ -270,6 +276,7 @@ impl Ui {
                 sub_statuses: authz::permits(role, Action::TicketWork),
                 sla: authz::permits(role, Action::SlaRead),
                 notify: authz::permits(role, Action::NotifyAdmin),
+                alerts: authz::permits(role, Action::AlertRead),
             },
             section,
             flash: None,
