@@ -176,6 +176,9 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}", sqlite_path(data_dir).display())
 }
 
+/// A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+const PG_PING_IF_IDLE: Duration = Duration::from_secs(10);
+
 /// Connection pool sizes.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSize {
@@ -221,17 +224,35 @@ impl Db {
                 // ~1 GiB of resident memory under load (the same file pages counted 16 times),
                 // for no read gain measurable here (bench/analysis.md section 2).
                 .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
+            // No ping before handing out a connection: sqlx pings on every acquire by
+            // default (and again on every release), which for an in-process SQLite is a
+            // worker-thread round trip per statement, for nothing (a local file does not
+            // hang up). Release still pings (sqlx always does), which also rolls back what a
+            // cancelled future left open.
             let pool = SqlitePoolOptions::new()
                 .max_connections(size.max_connections.max(2))
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts =
                 PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            // sqlx pings on every acquire by default: a network round trip before each
+            // statement. Every connection is pinged when it is released anyway, so ping again
+            // only one that sat idle long enough for the server or a middlebox to drop it.
             let pool = PgPoolOptions::new()
                 .max_connections(size.max_connections)
                 .acquire_timeout(Duration::from_secs(15))
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > PG_PING_IF_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(opts)
                 .await?;
             Ok(Db::Pg(pool))
