@@ -613,6 +613,10 @@ impl App {
                 store::list_classes(&mut **t).await?,
                 store::list_attributes(&mut **t).await?,
             ),
+            Ex::Conn(c) => (
+                store::list_classes(&mut **c).await?,
+                store::list_attributes(&mut **c).await?,
+            ),
         };
         let mut map: HashMap<Uuid, Vec<CiAttribute>> = HashMap::new();
         for a in attrs {

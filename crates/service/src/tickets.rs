@@ -447,15 +447,17 @@ impl App {
         actor.require(Action::TicketRead)?;
         // One statement for the ticket, whether it has sub-tasks and its assignee's name; the
         // sub-tasks are read only when there are any.
-        let v = match tickets::get_for_view(&self.db, number.trim()).await? {
+        // Both reads on one pooled connection (one acquire and release instead of two).
+        let mut c = self.db.acquire().await?;
+        let v = match tickets::get_for_view(&mut c, number.trim()).await? {
             Some(v) if actor.scope().allows(v.ticket.org_id) => v,
             _ => return Err(DomainError::not_found().into()),
         };
         let t = v.ticket;
         let internal = actor.require(Action::TicketWork).is_ok() || actor.role == Role::Auditor;
-        let events = tickets::events(&self.db, t.id, !internal).await?;
+        let events = tickets::events(&mut c, t.id, !internal).await?;
         let children = if v.has_children {
-            tickets::children(&self.db, t.id)
+            tickets::children(&mut c, t.id)
                 .await?
                 .into_iter()
                 .map(|c| TicketBrief {

@@ -437,27 +437,30 @@ pub async fn cis_by_ids<'a>(ex: impl Into<Ex<'a>>, ids: &[Uuid]) -> Result<Vec<C
         ci_cols!(),
         " FROM cis WHERE id IN (SELECT value::uuid FROM json_array_elements_text($1::json))"
     );
+    let sqlite_sql = concat!(
+        "SELECT ",
+        ci_cols!(),
+        " FROM cis WHERE id IN (SELECT unhex(value) FROM json_each($1))"
+    );
     for chunk in ids.chunks(2000) {
         let mut rows = match &mut ex {
             Ex::Db(crate::Db::Sqlite(p)) => {
-                sqlx::query_as::<_, Ci>(concat!(
-                    "SELECT ",
-                    ci_cols!(),
-                    " FROM cis WHERE id IN (SELECT unhex(value) FROM json_each($1))"
-                ))
-                .bind(hex_list(chunk))
-                .fetch_all(p)
-                .await?
+                sqlx::query_as::<_, Ci>(sqlite_sql)
+                    .bind(hex_list(chunk))
+                    .fetch_all(p)
+                    .await?
             }
             Ex::Tx(Tx::Sqlite(t)) => {
-                sqlx::query_as::<_, Ci>(concat!(
-                    "SELECT ",
-                    ci_cols!(),
-                    " FROM cis WHERE id IN (SELECT unhex(value) FROM json_each($1))"
-                ))
-                .bind(hex_list(chunk))
-                .fetch_all(&mut **t)
-                .await?
+                sqlx::query_as::<_, Ci>(sqlite_sql)
+                    .bind(hex_list(chunk))
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+            Ex::Conn(crate::Conn::Sqlite(c)) => {
+                sqlx::query_as::<_, Ci>(sqlite_sql)
+                    .bind(hex_list(chunk))
+                    .fetch_all(&mut **c)
+                    .await?
             }
             Ex::Db(crate::Db::Pg(p)) => {
                 sqlx::query_as::<_, Ci>(pg_sql)
@@ -469,6 +472,12 @@ pub async fn cis_by_ids<'a>(ex: impl Into<Ex<'a>>, ids: &[Uuid]) -> Result<Vec<C
                 sqlx::query_as::<_, Ci>(pg_sql)
                     .bind(uuid_list(chunk))
                     .fetch_all(&mut **t)
+                    .await?
+            }
+            Ex::Conn(crate::Conn::Pg(c)) => {
+                sqlx::query_as::<_, Ci>(pg_sql)
+                    .bind(uuid_list(chunk))
+                    .fetch_all(&mut **c)
                     .await?
             }
         };

@@ -346,6 +346,30 @@ impl Db {
 pub enum Ex<'a> {
     Db(&'a Db),
     Tx(&'a mut Tx),
+    Conn(&'a mut Conn),
+}
+
+/// One pooled connection held across several reads (no transaction): a request that reads
+/// twice takes one connection from the pool instead of two.
+pub enum Conn {
+    Sqlite(sqlx::pool::PoolConnection<Sqlite>),
+    Pg(sqlx::pool::PoolConnection<Postgres>),
+}
+
+impl<'a> From<&'a mut Conn> for Ex<'a> {
+    fn from(c: &'a mut Conn) -> Self {
+        Ex::Conn(c)
+    }
+}
+
+impl Db {
+    /// Hold one pooled connection for several reads (see [`Conn`]).
+    pub async fn acquire(&self) -> Result<Conn> {
+        Ok(match self {
+            Db::Sqlite(p) => Conn::Sqlite(p.acquire().await?),
+            Db::Pg(p) => Conn::Pg(p.acquire().await?),
+        })
+    }
 }
 
 impl<'a> From<&'a Db> for Ex<'a> {
@@ -379,6 +403,14 @@ macro_rules! on_ex {
             }
             $crate::Ex::Tx($crate::Tx::Pg(t)) => {
                 let $c = &mut **t;
+                $body
+            }
+            $crate::Ex::Conn($crate::Conn::Sqlite(k)) => {
+                let $c = &mut **k;
+                $body
+            }
+            $crate::Ex::Conn($crate::Conn::Pg(k)) => {
+                let $c = &mut **k;
                 $body
             }
         }
