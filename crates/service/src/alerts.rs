@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -47,7 +47,7 @@ use yunwei_store::cmdb::{self as scmdb, Ci};
 use yunwei_store::tickets::{self, Event, Ticket};
 use yunwei_store::{orgs, teams, StoreError, Tx};
 
-use crate::auth::{random_secret, sha256_hex};
+use crate::auth::{constant_time_eq, random_secret, sha256_hex};
 use crate::{snapshot, Actor, App, Error, Page, Result};
 
 /// How far a signed request's timestamp may be from the server clock.
@@ -387,10 +387,6 @@ fn name_taken(e: StoreError) -> Error {
     } else {
         e.into()
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -822,20 +818,12 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Prepared> {
         let matrix = self.priority_matrix().await?;
-        let today = now.date_naive();
-        let sla_policy_id = yunwei_store::catalog::list_agreements(&self.db, Some(src.org_id))
-            .await?
-            .into_iter()
-            .filter(|a| {
-                a.starts_on.is_none_or(|s| s <= today) && a.ends_on.is_none_or(|e| e >= today)
-            })
-            .find_map(|a| a.sla_policy_id);
+        let sla_policy_id = self.agreement_sla_policy(src.org_id, now).await?;
         let sla = if events.iter().any(|e| e.status == AlertStatus::Firing) {
             crate::sla::sla_in_db(self, sla_policy_id).await?
         } else {
             None
         };
-        let mut cis = HashMap::new();
         let mut names: Vec<String> = Vec::new();
         for e in events.iter().filter(|e| e.status == AlertStatus::Firing) {
             for n in e
@@ -853,12 +841,7 @@ impl App {
                 break;
             }
         }
-        for n in names {
-            let mut found = scmdb::find_by_key_or_name(&self.db, src.org_id, &n).await?;
-            if found.len() == 1 {
-                cis.insert(n, found.remove(0));
-            }
-        }
+        let cis = scmdb::unique_by_keys_or_names(&self.db, src.org_id, &names).await?;
         Ok(Prepared {
             matrix,
             sla_policy_id,
@@ -977,20 +960,19 @@ impl App {
         }
         // Phase 2b: the incidents of new alerts.
         let mut opened: HashMap<Uuid, Uuid> = HashMap::new();
-        let mut sla = None;
+        // Without any SLA policy yet (a new installation), the defaults are created inside
+        // the transaction, as `create_ticket` does.
+        let opens = plans.iter().any(|p| matches!(p, Plan::Open(..)));
+        let sla = match &prepared.sla {
+            None if opens => {
+                crate::sla::sla_in_tx(self, &mut tx, prepared.sla_policy_id, now).await?
+            }
+            _ => None,
+        };
+        let the_sla = prepared.sla.as_ref().or(sla.as_ref());
         for p in &plans {
             if let Plan::Open(a, i) = p {
                 let ev = &events[*i];
-                if sla.is_none() {
-                    sla = match &prepared.sla {
-                        Some(_) => None,
-                        None => {
-                            crate::sla::sla_in_tx(self, &mut tx, prepared.sla_policy_id, now)
-                                .await?
-                        }
-                    };
-                }
-                let the_sla = prepared.sla.as_ref().or(sla.as_ref());
                 let (t, ci) = self
                     .open_incident(
                         &mut tx,
@@ -1167,13 +1149,9 @@ impl App {
             }
         }
         let description = yunwei_monitor::truncate(description.trim(), 20_000);
-        let year = now
-            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
-            .year();
-        let seq = tickets::next_number(tx, kind.prefix(), year).await?;
         let mut t = Ticket {
             id: yunwei_domain::ids::new_id(),
-            number: ticket::format_number(kind, year, seq),
+            number: crate::tickets::next_ticket_number(tx, kind, now).await?,
             kind: kind.as_str().into(),
             status: Status::New.as_str().into(),
             sub_status: None,
@@ -1228,18 +1206,8 @@ impl App {
                     .to_string(),
             ),
         };
-        let jobs = match sla {
-            Some(sla) => self.sla_for_new_ticket(sla, &mut t, &created),
-            None => Vec::new(),
-        };
-        tickets::insert(tx, &t).await?;
-        tickets::add_event(tx, &created).await?;
-        self.enqueue_ticket_notifications(tx, &t, &created).await?;
-        let jobs: Vec<(&str, &str, DateTime<Utc>)> = jobs
-            .iter()
-            .map(|(k, p, at)| (*k, p.as_str(), *at))
-            .collect();
-        yunwei_store::jobs::enqueue_many(tx, &jobs, now).await?;
+        self.write_new_ticket(tx, &mut t, &created, sla, now)
+            .await?;
         let mut e = actor.entry("create", "ticket", &t.number, Some(t.org_id));
         e.after = snapshot(&t);
         audits.push(e);

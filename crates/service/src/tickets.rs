@@ -315,25 +315,14 @@ impl App {
             }
         }
         if sla_policy_id.is_none() {
-            let today = now.date_naive();
-            sla_policy_id = yunwei_store::catalog::list_agreements(&self.db, Some(org_id))
-                .await?
-                .into_iter()
-                .filter(|a| {
-                    a.starts_on.is_none_or(|s| s <= today) && a.ends_on.is_none_or(|e| e >= today)
-                })
-                .find_map(|a| a.sla_policy_id);
+            sla_policy_id = self.agreement_sla_policy(org_id, now).await?;
         }
         // The policy (or the default one) and its calendar, parsed once per version.
         let sla = crate::sla::sla_in_db(self, sla_policy_id).await?;
         let mut tx = self.db.begin_write().await?;
-        let year = now
-            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
-            .year();
-        let seq = tickets::next_number(&mut tx, kind.prefix(), year).await?;
         let mut t = Ticket {
             id: yunwei_domain::ids::new_id(),
-            number: ticket::format_number(kind, year, seq),
+            number: next_ticket_number(&mut tx, kind, now).await?,
             kind: kind.as_str().into(),
             status: Status::New.as_str().into(),
             sub_status: None,
@@ -400,29 +389,61 @@ impl App {
             Some(s) => Some(s),
             None => crate::sla::sla_in_tx(self, &mut tx, t.sla_policy_id, now).await?,
         };
-        let jobs = match &sla {
-            Some(sla) => self.sla_for_new_ticket(sla, &mut t, &created),
-            None => Vec::new(),
-        };
-        tickets::insert(&mut tx, &t).await?;
-        tickets::add_event(&mut tx, &created).await?;
-        self.enqueue_ticket_notifications(&mut tx, &t, &created)
+        self.write_new_ticket(&mut tx, &mut t, &created, sla.as_ref(), now)
             .await?;
         if let Some(p) = &parent {
             let mut pe = event(p, actor, "subtask", false, Some(t.number.clone()), now);
             pe.data_json = Some(serde_json::json!({ "child": t.number }).to_string());
             tickets::add_event(&mut tx, &pe).await?;
         }
-        let jobs: Vec<(&str, &str, chrono::DateTime<Utc>)> = jobs
-            .iter()
-            .map(|(k, p, at)| (*k, p.as_str(), *at))
-            .collect();
-        yunwei_store::jobs::enqueue_many(&mut tx, &jobs, now).await?;
         let mut e = actor.entry("create", "ticket", &t.number, Some(t.org_id));
         e.after = snapshot(&t);
         audit::append(&mut tx, e, now).await?;
         tx.commit().await?;
         Ok(t)
+    }
+
+    /// The SLA policy of the organization's agreement in force at `now`, if any.
+    pub(crate) async fn agreement_sla_policy(
+        &self,
+        org_id: Uuid,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Uuid>> {
+        let today = now.date_naive();
+        Ok(
+            yunwei_store::catalog::list_agreements(&self.db, Some(org_id))
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.starts_on.is_none_or(|s| s <= today) && a.ends_on.is_none_or(|e| e >= today)
+                })
+                .find_map(|a| a.sla_policy_id),
+        )
+    }
+
+    /// Write a new ticket inside `tx`: its SLA due times (set on `t` first) and jobs, the row,
+    /// its "created" event and the notifications of that event. The caller audits.
+    pub(crate) async fn write_new_ticket(
+        &self,
+        tx: &mut Tx,
+        t: &mut Ticket,
+        created: &Event,
+        sla: Option<&crate::sla::Sla>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        let jobs = match sla {
+            Some(sla) => self.sla_for_new_ticket(sla, t, created),
+            None => Vec::new(),
+        };
+        tickets::insert(tx, t).await?;
+        tickets::add_event(tx, created).await?;
+        self.enqueue_ticket_notifications(tx, t, created).await?;
+        let jobs: Vec<(&str, &str, chrono::DateTime<Utc>)> = jobs
+            .iter()
+            .map(|(k, p, at)| (*k, p.as_str(), *at))
+            .collect();
+        yunwei_store::jobs::enqueue_many(tx, &jobs, now).await?;
+        Ok(())
     }
 
     /// A ticket the caller may see; another organization's answers like a missing one.
@@ -848,4 +869,18 @@ impl App {
         tx.commit().await?;
         Ok(t)
     }
+}
+
+/// The next number of a kind, in the year of `now` in China Standard Time (the counter row is
+/// locked until `tx` ends).
+pub(crate) async fn next_ticket_number(
+    tx: &mut Tx,
+    kind: Kind,
+    now: chrono::DateTime<Utc>,
+) -> Result<String> {
+    let year = now
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
+        .year();
+    let seq = tickets::next_number(tx, kind.prefix(), year).await?;
+    Ok(ticket::format_number(kind, year, seq))
 }

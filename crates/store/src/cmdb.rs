@@ -7,6 +7,8 @@
 //! parameter (`json_each` on SQLite, `json_to_recordset` on PostgreSQL), so the SQL text is
 //! fixed and every value is bound.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use yunwei_domain::audit::{entry_hash, AuditContent};
 
 use crate::audit::NewEntry;
-use crate::{on_ex, on_tx, Ex, Result, Tx};
+use crate::{on_ex, on_tx, Db, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CiClass {
@@ -377,6 +379,55 @@ pub async fn find_by_key_or_name<'a>(ex: impl Into<Ex<'a>>, org: Uuid, s: &str) 
         .bind(s)
         .fetch_all(c)
         .await)?)
+}
+
+/// Of each of `wanted` (external keys or names), the one CI of the organization carrying it
+/// as its external key or name; names matching no CI or several are left out. One statement
+/// for all of them (then [`cis_by_ids`]).
+pub async fn unique_by_keys_or_names(
+    db: &Db,
+    org: Uuid,
+    wanted: &[String],
+) -> Result<HashMap<String, Ci>> {
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = serde_json::to_string(wanted).unwrap_or_else(|_| "[]".into());
+    let pairs: Vec<(String, Uuid)> = match db {
+        Db::Sqlite(p) => {
+            sqlx::query_as(
+                "SELECT j.value, MIN(c.id) FROM (SELECT DISTINCT value FROM json_each($2)) j \
+                 JOIN cis c ON c.org_id = $1 AND (c.external_key = j.value OR c.name = j.value) \
+                 GROUP BY j.value HAVING COUNT(*) = 1",
+            )
+            .bind(org)
+            .bind(&list)
+            .fetch_all(p)
+            .await?
+        }
+        Db::Pg(p) => {
+            sqlx::query_as(
+                "SELECT j.value, (array_agg(c.id))[1] FROM \
+                 (SELECT DISTINCT value FROM json_array_elements_text($2::json)) j \
+                 JOIN cis c ON c.org_id = $1 AND (c.external_key = j.value OR c.name = j.value) \
+                 GROUP BY j.value HAVING COUNT(*) = 1",
+            )
+            .bind(org)
+            .bind(&list)
+            .fetch_all(p)
+            .await?
+        }
+    };
+    let ids: Vec<Uuid> = pairs.iter().map(|(_, id)| *id).collect();
+    let by_id: HashMap<Uuid, Ci> = cis_by_ids(db, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(w, id)| by_id.get(&id).map(|c| (w, c.clone())))
+        .collect())
 }
 
 /// Filters for [`list_cis`]; `after` is the cursor (ids ascending).

@@ -146,11 +146,7 @@ pub async fn resolve(
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    yunwei_service::auth::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 impl FromRequestParts<AppState> for Auth {

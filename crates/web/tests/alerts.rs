@@ -697,6 +697,56 @@ async fn sources_open_tickets_only_in_their_organization_and_customers_see_no_al
         assert_eq!(tk.body["org_id"], b.to_string());
         let cis = t.get(&format!("/api/v1/tickets/{n}/cis"), &t.admin).await;
         assert!(!cis.text.contains("甲的库"), "[{}] {}", t.name, cis.text);
+        // In B: a CI found by its name (host without the port) is linked; a name two CIs
+        // share links neither.
+        for (key, name) in [
+            ("B-1", "乙的应用"),
+            ("B-2", "同名主机"),
+            ("B-3", "同名主机"),
+        ] {
+            let r = t
+                .post(
+                    "/api/v1/cis",
+                    &t.admin,
+                    json!({ "class": "database", "org_id": b, "external_key": key, "name": name }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        }
+        let r = deliver(
+            &t,
+            &sb,
+            &json!([
+                firing("by-name", "按名称", "乙的应用:9100"),
+                firing("shared", "同名", "同名主机")
+            ]),
+        )
+        .await;
+        assert_eq!(r.body["opened"], 2, "{}", r.text);
+        let linked: Vec<String> = {
+            let mut v = Vec::new();
+            for n in r.body["tickets"].as_array().unwrap() {
+                let c = t
+                    .get(
+                        &format!("/api/v1/tickets/{}/cis", n.as_str().unwrap()),
+                        &t.admin,
+                    )
+                    .await;
+                v.push(c.text);
+            }
+            v
+        };
+        assert_eq!(
+            linked.iter().filter(|x| x.contains("乙的应用")).count(),
+            1,
+            "[{}] {linked:?}",
+            t.name
+        );
+        assert!(
+            !linked.iter().any(|x| x.contains("同名主机")),
+            "[{}] {linked:?}",
+            t.name
+        );
 
         // Customer of A: no alerts, no sources, not B's incident (same as a missing ticket).
         for p in ["/api/v1/alerts", "/api/v1/alert-sources"] {
@@ -765,15 +815,6 @@ async fn sources_open_tickets_only_in_their_organization_and_customers_see_no_al
     }
 }
 
-fn urlenc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The text between `id="{id}">` and the next `<`.
 fn element_text(html: &str, id: &str) -> String {
     let start = html.find(&format!("id=\"{id}\">")).expect(id) + id.len() + 6;
@@ -829,7 +870,7 @@ async fn the_alerts_page_connects_a_source_shows_credentials_once_and_escapes_al
                 "/alerts/sources",
                 format!(
                     "_csrf={csrf}&name={}&org_id={org}&format=generic&auth_mode=hmac&team_id=&urgency=",
-                    urlenc("机房监控")
+                    enc("机房监控")
                 ),
             ))
             .await;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{session_cookie, TestApp};
+use common::{enc, session_cookie, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use yunwei_service::cmdb::{CiInput, NewRelation};
@@ -55,18 +55,6 @@ impl Session<'_> {
             )
             .await
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn form(fields: &BTreeMap<&str, String>) -> String {

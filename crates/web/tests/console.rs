@@ -6,7 +6,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{session_cookie, TestApp};
+use common::{enc, session_cookie, TestApp};
 use serde_json::{json, Value};
 
 async fn submit(t: &TestApp, token: &str, subject: &str) -> String {
@@ -466,18 +466,6 @@ impl Browser<'_> {
             )
             .await
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::test]

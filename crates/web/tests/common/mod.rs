@@ -195,3 +195,17 @@ pub fn session_cookie(r: &Resp) -> String {
         .expect("session cookie")
         .to_string()
 }
+
+/// Percent-encoding for form bodies and query strings (everything but `A–Z a–z 0–9 - _ .`).
+#[allow(dead_code)]
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
