@@ -5,6 +5,9 @@
 #
 #   bench/compare-reads.sh OLD_BINARY NEW_BINARY [SECONDS_PER_POINT] [ROUNDS] [TICKETS]
 #
+# READS=queue measures the agent queue page (?sort=queue&open=true&limit=50) instead, and
+# READS=search a full-text search page (?q=财务系统&limit=50: a word in every ticket).
+#
 # Each build gets a fresh data directory on the machine's disk, an API token (admin
 # create-token), TICKETS tickets (default 2,000, created through the API with wrk, create
 # mode) and then wrk (bench/wrk/bench.lua, get mode, a random ticket of the newest 100 each
@@ -44,6 +47,10 @@ start() { # name binary port
 	done
 	curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1:$3/api/v1/tickets?limit=100" |
 		python3 -c 'import json,sys; [print("/api/v1/tickets/" + t["number"]) for t in json.load(sys.stdin)["items"]]' >"$WORK/$1.list"
+	case "${READS:-get}" in
+	queue) echo "/api/v1/tickets?sort=queue&open=true&limit=50" >"$WORK/$1.list" ;;
+	search) echo "/api/v1/tickets?q=%E8%B4%A2%E5%8A%A1%E7%B3%BB%E7%BB%9F&limit=50" >"$WORK/$1.list" ;;
+	esac
 }
 
 mem() { # name

@@ -88,5 +88,6 @@ pub async fn restore_sqlite(file: &Path, data_dir: &Path, force: bool) -> Result
         }
     }
     std::fs::rename(&tmp, &target).map_err(|e| StoreError::Other(e.to_string()))?;
+    crate::sqlite_read::forget(&target);
     Ok(())
 }

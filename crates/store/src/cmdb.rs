@@ -513,6 +513,12 @@ pub async fn cis_by_ids<'a>(ex: impl Into<Ex<'a>>, ids: &[Uuid]) -> Result<Vec<C
                     .fetch_all(&mut **c)
                     .await?
             }
+            Ex::Conn(crate::Conn::SqliteDirect(p, _)) => {
+                sqlx::query_as::<_, Ci>(sqlite_sql)
+                    .bind(hex_list(chunk))
+                    .fetch_all(&*p)
+                    .await?
+            }
             Ex::Db(crate::Db::Pg(p)) => {
                 sqlx::query_as::<_, Ci>(pg_sql)
                     .bind(uuid_list(chunk))

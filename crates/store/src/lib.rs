@@ -31,6 +31,7 @@ pub mod search;
 pub mod sessions;
 pub mod settings;
 pub mod sla;
+mod sqlite_read;
 pub mod staff;
 pub mod substatus;
 pub mod teams;
@@ -352,8 +353,39 @@ pub enum Ex<'a> {
 /// One pooled connection held across several reads (no transaction): a request that reads
 /// twice takes one connection from the pool instead of two.
 pub enum Conn {
+    /// An in-memory SQLite database: every read on the one pooled connection.
     Sqlite(sqlx::pool::PoolConnection<Sqlite>),
+    /// A SQLite file: reads that have a direct form run on the held read-only connection
+    /// (see `sqlite_read`), the others on the pool.
+    SqliteDirect(SqlitePool, sqlite_read::Lease),
     Pg(sqlx::pool::PoolConnection<Postgres>),
+}
+
+/// Where a read with a direct SQLite form runs (see `sqlite_read`).
+pub(crate) enum Direct<'a> {
+    Leased(sqlite_read::Lease),
+    Held(&'a sqlite_read::Lease),
+}
+
+impl Direct<'_> {
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
+        match self {
+            Direct::Leased(l) => l.conn(),
+            Direct::Held(l) => l.conn(),
+        }
+    }
+}
+
+impl Ex<'_> {
+    /// The direct read connection for this executor: on a SQLite file outside a
+    /// transaction; `None` elsewhere (PostgreSQL, a transaction, an in-memory database).
+    pub(crate) fn direct(&self) -> Result<Option<Direct<'_>>> {
+        Ok(match self {
+            Ex::Db(db) => db.direct_lease()?.map(Direct::Leased),
+            Ex::Conn(Conn::SqliteDirect(_, l)) => Some(Direct::Held(l)),
+            _ => None,
+        })
+    }
 }
 
 impl<'a> From<&'a mut Conn> for Ex<'a> {
@@ -366,9 +398,27 @@ impl Db {
     /// Hold one pooled connection for several reads (see [`Conn`]).
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
-            Db::Sqlite(p) => Conn::Sqlite(p.acquire().await?),
+            Db::Sqlite(p) => match sqlite_read::lease(p)? {
+                Some(l) => Conn::SqliteDirect(p.clone(), l),
+                None => Conn::Sqlite(p.acquire().await?),
+            },
             Db::Pg(p) => Conn::Pg(p.acquire().await?),
         })
+    }
+
+    /// Whether the hot reads of this database run directly (see `sqlite_read`): a SQLite
+    /// file. For tests and diagnostics.
+    pub fn direct_reads(&self) -> bool {
+        matches!(self.direct_lease(), Ok(Some(_)))
+    }
+
+    /// A read-only connection of its own for direct reads (see `sqlite_read`): SQLite files
+    /// only.
+    pub(crate) fn direct_lease(&self) -> Result<Option<sqlite_read::Lease>> {
+        match self {
+            Db::Sqlite(p) => sqlite_read::lease(p),
+            Db::Pg(_) => Ok(None),
+        }
     }
 }
 
@@ -407,6 +457,10 @@ macro_rules! on_ex {
             }
             $crate::Ex::Conn($crate::Conn::Sqlite(k)) => {
                 let $c = &mut **k;
+                $body
+            }
+            $crate::Ex::Conn($crate::Conn::SqliteDirect(p, _)) => {
+                let $c = &*p;
                 $body
             }
             $crate::Ex::Conn($crate::Conn::Pg(k)) => {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{on_ex, on_tx, Ex, Result, Tx};
+use crate::{on_ex, on_tx, sqlite_read, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Ticket {
@@ -192,7 +192,11 @@ pub async fn update(tx: &mut Tx, t: &Ticket) -> Result<()> {
 
 pub async fn get_by_number<'a>(ex: impl Into<Ex<'a>>, number: &str) -> Result<Option<Ticket>> {
     let sql = concat!("SELECT ", ticket_cols!(), " FROM tickets WHERE number = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        return Ok(sqlite_read::query(d.conn(), sql, &[number.into()], direct::ticket)?.pop());
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Ticket>(sql)
         .bind(number)
         .fetch_optional(c)
         .await)?)
@@ -200,7 +204,11 @@ pub async fn get_by_number<'a>(ex: impl Into<Ex<'a>>, number: &str) -> Result<Op
 
 pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Ticket>> {
     let sql = concat!("SELECT ", ticket_cols!(), " FROM tickets WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        return Ok(sqlite_read::query(d.conn(), sql, &[id.into()], direct::ticket)?.pop());
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Ticket>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
@@ -213,7 +221,11 @@ pub async fn children<'a>(ex: impl Into<Ex<'a>>, parent: Uuid) -> Result<Vec<Tic
         ticket_cols!(),
         " FROM tickets WHERE parent_id = $1 ORDER BY id"
     );
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        return sqlite_read::query(d.conn(), sql, &[parent.into()], direct::ticket);
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Ticket>(sql)
         .bind(parent)
         .fetch_all(c)
         .await)?)
@@ -243,7 +255,9 @@ pub struct TicketFilter {
 
 /// The list query's conditions. `$3` is the open-only flag: when it is set the condition is the
 /// literal `status NOT IN ('closed', 'cancelled')`, so the planner can use the partial index
-/// `tickets_open_queue` (migration 0011) instead of reading every ticket.
+/// `tickets_open_queue` (migrations 0011, 0015) instead of reading every ticket. The queue
+/// order is written `(resolution_due_at IS NULL), resolution_due_at` rather than `NULLS LAST`
+/// because that is what a SQLite index can hold: the queue then reads a page in index order.
 macro_rules! list_where {
     ($open:literal) => {
         concat!(
@@ -279,11 +293,11 @@ pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &TicketFilter) -> Result<Vec<Tic
         ),
         (true, false) => list_sql!(
             "$3 = FALSE",
-            " ORDER BY priority ASC NULLS FIRST, resolution_due_at ASC NULLS LAST, id ASC"
+            " ORDER BY priority ASC NULLS FIRST, (resolution_due_at IS NULL) ASC, resolution_due_at ASC, id ASC"
         ),
         (true, true) => list_sql!(
             "$3 = TRUE AND status NOT IN ('closed', 'cancelled')",
-            " ORDER BY priority ASC NULLS FIRST, resolution_due_at ASC NULLS LAST, id ASC"
+            " ORDER BY priority ASC NULLS FIRST, (resolution_due_at IS NULL) ASC, resolution_due_at ASC, id ASC"
         ),
     };
     let pattern = f.q.as_ref().map(|q| {
@@ -294,7 +308,33 @@ pub async fn list<'a>(ex: impl Into<Ex<'a>>, f: &TicketFilter) -> Result<Vec<Tic
                 .collect::<String>()
         )
     });
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Ticket>(sql)
+    let ex = ex.into();
+    if let Ex::Db(db) = &ex {
+        if let Some(lease) = db.direct_lease()? {
+            // A filtered list can read many rows: on the blocking pool, not a runtime thread.
+            let (f, pattern) = (f.clone(), pattern.clone());
+            return tokio::task::spawn_blocking(move || {
+                let args = [
+                    f.org_id.into(),
+                    (&f.status).into(),
+                    f.open_only.into(),
+                    f.priority.into(),
+                    f.assignee_id.into(),
+                    f.team_id.into(),
+                    f.requester_id.into(),
+                    (&f.kind).into(),
+                    (&pattern).into(),
+                    f.before.into(),
+                    f.limit.into(),
+                    f.offset.into(),
+                ];
+                sqlite_read::query(lease.conn(), sql, &args, direct::ticket)
+            })
+            .await
+            .map_err(|e| crate::StoreError::Other(format!("sqlite read task: {e}")))?;
+        }
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Ticket>(sql)
         .bind(f.org_id)
         .bind(&f.status)
         .bind(f.open_only)
@@ -335,6 +375,29 @@ pub async fn list_by_ids(db: &crate::Db, f: &TicketFilter, ids: &[Uuid]) -> Resu
         ")"
     );
     let mut out = Vec::with_capacity(ids.len());
+    if let Some(lease) = db.direct_lease()? {
+        // Primary-key lookups, at most a few pages: on this thread.
+        for chunk in ids.chunks(ID_SLOTS) {
+            let mut args: Vec<sqlite_read::Arg<'_>> = vec![
+                f.org_id.into(),
+                (&f.status).into(),
+                f.open_only.into(),
+                f.priority.into(),
+                f.assignee_id.into(),
+                f.team_id.into(),
+                f.requester_id.into(),
+                (&f.kind).into(),
+            ];
+            args.extend((0..ID_SLOTS).map(|i| chunk.get(i).copied().into()));
+            out.extend(sqlite_read::query(
+                lease.conn(),
+                sql,
+                &args,
+                direct::ticket,
+            )?);
+        }
+        return Ok(out);
+    }
     for chunk in ids.chunks(ID_SLOTS) {
         let rows = crate::on_db!(db, |p| {
             let mut q = sqlx::query_as::<_, Ticket>(sql)
@@ -402,15 +465,19 @@ pub async fn events<'a>(
     ticket_id: Uuid,
     public_only: bool,
 ) -> Result<Vec<Event>> {
-    Ok(on_ex!(ex.into(), |c| {
-        sqlx::query_as::<_, Event>(
-        "SELECT id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json FROM ticket_events \
-         WHERE ticket_id = $1 AND ($2 = FALSE OR public = TRUE) ORDER BY id"
-    )
-    .bind(ticket_id)
-    .bind(public_only)
-    .fetch_all(c)
-    .await
+    let sql = "SELECT id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json FROM ticket_events \
+         WHERE ticket_id = $1 AND ($2 = FALSE OR public = TRUE) ORDER BY id";
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        let args = [ticket_id.into(), public_only.into()];
+        return sqlite_read::query(d.conn(), sql, &args, direct::event);
+    }
+    Ok(on_ex!(ex, |c| {
+        sqlx::query_as::<_, Event>(sql)
+            .bind(ticket_id)
+            .bind(public_only)
+            .fetch_all(c)
+            .await
     })?)
 }
 
@@ -496,10 +563,89 @@ pub async fn get_for_view<'a>(
          (SELECT u.display_name FROM users u WHERE u.id = tickets.assignee_id) AS assignee_name \
          FROM tickets WHERE number = $1"
     );
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, TicketForView>(
-        sql
-    )
-    .bind(number)
-    .fetch_optional(c)
-    .await)?)
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        return Ok(sqlite_read::query(d.conn(), sql, &[number.into()], direct::for_view)?.pop());
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, TicketForView>(sql)
+        .bind(number)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Direct SQLite decoding of the rows above (see `sqlite_read`); column order of
+/// `ticket_cols!` and of the events query.
+mod direct {
+    use rusqlite::Row;
+
+    use super::{Event, Ticket, TicketForView};
+    use crate::sqlite_read::{flag, opt_ts, opt_uuid, ts, uuid};
+
+    pub(super) fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
+        Ok(Ticket {
+            id: uuid(r, 0)?,
+            number: r.get(1)?,
+            kind: r.get(2)?,
+            status: r.get(3)?,
+            sub_status: r.get(4)?,
+            subject: r.get(5)?,
+            description: r.get(6)?,
+            org_id: uuid(r, 7)?,
+            department_id: opt_uuid(r, 8)?,
+            requester_id: opt_uuid(r, 9)?,
+            created_by: opt_uuid(r, 10)?,
+            channel: r.get(11)?,
+            category: r.get(12)?,
+            criticality: r.get(13)?,
+            breadth: r.get(14)?,
+            urgency: r.get(15)?,
+            priority: r.get(16)?,
+            priority_reason: r.get(17)?,
+            team_id: opt_uuid(r, 18)?,
+            assignee_id: opt_uuid(r, 19)?,
+            parent_id: opt_uuid(r, 20)?,
+            resolution: r.get(21)?,
+            reopen_count: r.get(22)?,
+            first_response_at: opt_ts(r, 23)?,
+            resolved_at: opt_ts(r, 24)?,
+            closed_at: opt_ts(r, 25)?,
+            auto_confirmed: flag(r, 26)?,
+            satisfaction: r.get(27)?,
+            satisfaction_comment: r.get(28)?,
+            rated_at: opt_ts(r, 29)?,
+            outage_start: opt_ts(r, 30)?,
+            outage_end: opt_ts(r, 31)?,
+            created_at: ts(r, 32)?,
+            updated_at: ts(r, 33)?,
+            sla_policy_id: opt_uuid(r, 34)?,
+            response_due_at: opt_ts(r, 35)?,
+            resolution_due_at: opt_ts(r, 36)?,
+            sla_warned_at: opt_ts(r, 37)?,
+            sla_breached_at: opt_ts(r, 38)?,
+            catalog_item_id: opt_uuid(r, 39)?,
+        })
+    }
+
+    pub(super) fn for_view(r: &Row<'_>) -> rusqlite::Result<TicketForView> {
+        Ok(TicketForView {
+            ticket: ticket(r)?,
+            has_children: flag(r, 40)?,
+            assignee_name: r.get(41)?,
+        })
+    }
+
+    pub(super) fn event(r: &Row<'_>) -> rusqlite::Result<Event> {
+        Ok(Event {
+            id: uuid(r, 0)?,
+            ticket_id: uuid(r, 1)?,
+            org_id: uuid(r, 2)?,
+            at: ts(r, 3)?,
+            actor_id: opt_uuid(r, 4)?,
+            actor_name: r.get(5)?,
+            kind: r.get(6)?,
+            public: flag(r, 7)?,
+            body: r.get(8)?,
+            data_json: r.get(9)?,
+        })
+    }
 }

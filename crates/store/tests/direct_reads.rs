@@ -1,0 +1,384 @@
+//! The direct SQLite reads (rusqlite on read-only connections, `sqlite_read.rs`) decode every
+//! column exactly as sqlx does: the same rows read both ways compare equal, field by field,
+//! with every optional field set and with every one empty, and with the other timestamp
+//! forms sqlx accepts. Also the queue order (NULL due times last) on both stores.
+
+use std::str::FromStr;
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+use yunwei_store::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use yunwei_store::tickets::{self, Event, Ticket, TicketFilter};
+use yunwei_store::{Db, SqliteTx, Tx};
+use yunwei_testkit::TestDb;
+
+fn ticket(number: &str, org: Uuid, full: bool, parent: Option<Uuid>) -> Ticket {
+    let at = |h: i64| {
+        Some(
+            Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap()
+                + Duration::hours(h)
+                + Duration::microseconds(123_457),
+        )
+    };
+    let s = |v: &str| full.then(|| v.to_string());
+    let id = |_: ()| full.then(Uuid::now_v7);
+    Ticket {
+        id: Uuid::now_v7(),
+        number: number.into(),
+        kind: "incident".into(),
+        status: "in_progress".into(),
+        sub_status: s("等待备件"),
+        subject: format!("财务系统无法登录 {number} <script>'\""),
+        description: "影响月底结账，已重启电脑。\n第二行 ✓".into(),
+        org_id: org,
+        department_id: id(()),
+        requester_id: id(()),
+        created_by: id(()),
+        channel: "phone".into(),
+        category: s("应用/财务"),
+        criticality: s("critical"),
+        breadth: s("one_department"),
+        urgency: s("high"),
+        priority: full.then_some(2),
+        priority_reason: s("矩阵：高 × 部门"),
+        team_id: id(()),
+        assignee_id: id(()),
+        parent_id: parent,
+        resolution: s("已更换网卡"),
+        reopen_count: if full { 3 } else { 0 },
+        first_response_at: if full { at(1) } else { None },
+        resolved_at: if full { at(2) } else { None },
+        closed_at: if full { at(3) } else { None },
+        auto_confirmed: full,
+        satisfaction: full.then_some(5),
+        satisfaction_comment: s("很满意"),
+        rated_at: if full { at(4) } else { None },
+        outage_start: if full { at(-1) } else { None },
+        outage_end: if full { at(0) } else { None },
+        created_at: at(-2).unwrap(),
+        updated_at: at(5).unwrap(),
+        sla_policy_id: id(()),
+        response_due_at: if full { at(6) } else { None },
+        resolution_due_at: if full { at(7) } else { None },
+        sla_warned_at: if full { at(8) } else { None },
+        sla_breached_at: if full { at(9) } else { None },
+        catalog_item_id: id(()),
+    }
+}
+
+fn event(t: &Ticket, public: bool, full: bool) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        ticket_id: t.id,
+        org_id: t.org_id,
+        at: t.updated_at,
+        actor_id: full.then(Uuid::now_v7),
+        actor_name: "王工程师".into(),
+        kind: if public { "reply" } else { "note" }.into(),
+        public,
+        body: full.then(|| "已远程处理 <b>".to_string()),
+        data_json: full.then(|| r#"{"from":"new","to":"assigned"}"#.to_string()),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap()
+}
+
+/// A write transaction on a second pool of the same file with foreign keys off, so rows can
+/// name ids the test does not create (teams, policies, catalog items …).
+async fn raw_tx(url: &str) -> Tx {
+    let opts = SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .foreign_keys(false);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    Tx::Sqlite(SqliteTx::Plain(pool.begin().await.unwrap()))
+}
+
+#[tokio::test]
+async fn direct_reads_decode_like_sqlx() {
+    let t = TestDb::sqlite().await;
+    let db: &Db = &t.db;
+    assert!(db.direct_reads(), "a SQLite file reads directly");
+    let org = Uuid::now_v7();
+    let full = ticket("INC-2026-000001", org, true, None);
+    let bare = ticket("INC-2026-000002", org, false, Some(full.id));
+    let mut tx = raw_tx(&t.url).await;
+    yunwei_store::sqlx::query("INSERT INTO organizations (id, name, kind, disabled, created_at, updated_at) VALUES ($1, '客户甲', 'customer', 0, $2, $2)")
+        .bind(org)
+        .bind(full.created_at)
+        .execute(match &mut tx {
+            Tx::Sqlite(t) => &mut **t,
+            Tx::Pg(_) => unreachable!(),
+        })
+        .await
+        .unwrap();
+    for x in [&full, &bare] {
+        tickets::insert(&mut tx, x).await.unwrap();
+    }
+    for e in [
+        event(&full, true, true),
+        event(&full, false, false),
+        event(&full, true, false),
+    ] {
+        tickets::add_event(&mut tx, &e).await.unwrap();
+    }
+    // A timestamp in each other text form sqlx reads (naive ones are UTC).
+    tx.commit().await.unwrap();
+    let mut tx = raw_tx(&t.url).await;
+    let odd = ticket("INC-2026-000003", org, false, None);
+    tickets::insert(&mut tx, &odd).await.unwrap();
+    yunwei_store::sqlx::query(
+        "UPDATE tickets SET first_response_at = '2026-03-01 09:30:00', resolved_at = '2026-03-01T09:31:02.5', \
+         closed_at = '2026-03-01 10:00:00.000001+08:00', rated_at = '2026-03-01T10:00:00Z' WHERE id = $1",
+    )
+    .bind(odd.id)
+    .execute(match &mut tx {
+        Tx::Sqlite(t) => &mut **t,
+        Tx::Pg(_) => unreachable!(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // sqlx reads: inside a transaction (never direct); direct: on the pool and on a held Conn.
+    let mut via_sqlx = db.begin_write().await.unwrap();
+    let mut held = db.acquire().await.unwrap();
+    for x in [&full, &bare, &odd] {
+        let a = tickets::get(&mut via_sqlx, x.id).await.unwrap().unwrap();
+        let b = tickets::get(db, x.id).await.unwrap().unwrap();
+        assert_eq!(json(&a), json(&b), "{}", x.number);
+        let c = tickets::get_by_number(&mut held, &x.number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(json(&a), json(&c));
+        let v1 = tickets::get_for_view(&mut via_sqlx, &x.number)
+            .await
+            .unwrap()
+            .unwrap();
+        let v2 = tickets::get_for_view(&mut held, &x.number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(json(&v1.ticket), json(&v2.ticket));
+        assert_eq!(
+            (v1.has_children, v1.assignee_name),
+            (v2.has_children, v2.assignee_name)
+        );
+        for public_only in [false, true] {
+            let e1 = tickets::events(&mut via_sqlx, x.id, public_only)
+                .await
+                .unwrap();
+            let e2 = tickets::events(&mut held, x.id, public_only).await.unwrap();
+            assert_eq!(json(&e1), json(&e2));
+        }
+        let c1 = tickets::children(&mut via_sqlx, x.id).await.unwrap();
+        let c2 = tickets::children(db, x.id).await.unwrap();
+        assert_eq!(json(&c1), json(&c2));
+    }
+    // What was written comes back: the fully set ticket equals the one inserted.
+    let got = tickets::get(db, full.id).await.unwrap().unwrap();
+    assert_eq!(json(&got), json(&full));
+    assert!(
+        tickets::get_for_view(db, &full.number)
+            .await
+            .unwrap()
+            .unwrap()
+            .has_children
+    );
+    assert_eq!(tickets::events(db, full.id, true).await.unwrap().len(), 2);
+    assert_eq!(tickets::events(db, full.id, false).await.unwrap().len(), 3);
+    let o = tickets::get(db, odd.id).await.unwrap().unwrap();
+    assert_eq!(
+        o.first_response_at,
+        Some(Utc.with_ymd_and_hms(2026, 3, 1, 9, 30, 0).unwrap())
+    );
+    assert_eq!(
+        o.closed_at,
+        Some(Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap() + Duration::microseconds(1))
+    );
+    assert_eq!(
+        o.rated_at,
+        Some(Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap())
+    );
+    assert!(tickets::get(db, Uuid::now_v7()).await.unwrap().is_none());
+    assert!(tickets::get_by_number(db, "INC-2026-999999")
+        .await
+        .unwrap()
+        .is_none());
+
+    // Lists and the search's id lookup, with and without filters.
+    let filters = [
+        TicketFilter {
+            limit: 50,
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 50,
+            queue: true,
+            open_only: true,
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 1,
+            offset: 1,
+            queue: true,
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 50,
+            org_id: Some(org),
+            priority: Some(2),
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 50,
+            org_id: Some(Uuid::now_v7()),
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 50,
+            q: Some("000002".into()),
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 50,
+            before: Some(odd.id),
+            status: Some("in_progress".into()),
+            ..Default::default()
+        },
+        TicketFilter {
+            limit: 50,
+            kind: Some("request".into()),
+            ..Default::default()
+        },
+    ];
+    for f in &filters {
+        let a = tickets::list(&mut via_sqlx, f).await.unwrap();
+        let b = tickets::list(db, f).await.unwrap();
+        assert_eq!(json(&a), json(&b), "{f:?}");
+        let ids: Vec<Uuid> = [&full, &bare, &odd].iter().map(|t| t.id).collect();
+        let mut c = tickets::list_by_ids(db, f, &ids).await.unwrap();
+        let mut expect: Vec<Ticket> = [&full, &bare, &odd]
+            .into_iter()
+            .filter(|t| {
+                f.org_id.is_none_or(|o| o == t.org_id)
+                    && f.priority.is_none_or(|p| Some(p) == t.priority)
+                    && f.kind.as_ref().is_none_or(|k| *k == t.kind)
+                    && f.status.as_ref().is_none_or(|s| *s == t.status)
+            })
+            .map(|t| tickets::get(db, t.id))
+            .collect::<futures_util::future::JoinAll<_>>()
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        c.sort_by_key(|t| t.id);
+        expect.sort_by_key(|t| t.id);
+        assert_eq!(json(&c), json(&expect), "{f:?}");
+    }
+    assert_eq!(tickets::list(db, &filters[0]).await.unwrap().len(), 3);
+    assert!(tickets::list(db, &filters[4]).await.unwrap().is_empty());
+    drop(via_sqlx);
+
+    // A committed write is visible to the next direct read at once.
+    let mut tx = raw_tx(&t.url).await;
+    let late = ticket("INC-2026-000004", org, true, None);
+    tickets::insert(&mut tx, &late).await.unwrap();
+    assert!(
+        tickets::get(db, late.id).await.unwrap().is_none(),
+        "not before its commit"
+    );
+    tx.commit().await.unwrap();
+    assert!(tickets::get(db, late.id).await.unwrap().is_some());
+}
+
+/// The queue: priority first (none first: not yet prioritised), then resolution due time with
+/// tickets that have none last, then creation order; same on both stores.
+#[tokio::test]
+async fn queue_order_puts_missing_due_times_last() {
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let org = Uuid::now_v7();
+        let mut tx = db.begin_write().await.unwrap();
+        let now = yunwei_store::now();
+        yunwei_store::orgs::insert_org(
+            &mut tx,
+            &yunwei_store::orgs::Organization {
+                id: org,
+                name: "客户乙".into(),
+                kind: "customer".into(),
+                code: None,
+                contact: None,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await
+        .unwrap();
+        // (priority, due in hours or none, status)
+        let spec: [(Option<i64>, Option<i64>, &str); 8] = [
+            (Some(2), None, "assigned"),
+            (Some(1), Some(5), "assigned"),
+            (Some(2), Some(1), "in_progress"),
+            (None, Some(3), "new"),
+            (Some(1), None, "pending"),
+            (Some(1), Some(2), "closed"),
+            (Some(2), Some(1), "assigned"),
+            (Some(1), Some(4), "in_progress"),
+        ];
+        let mut made = Vec::new();
+        for (i, (p, due, status)) in spec.iter().enumerate() {
+            let mut x = ticket(&format!("INC-2026-1{i:05}"), org, false, None);
+            x.priority = *p;
+            x.status = (*status).into();
+            x.resolution_due_at = due.map(|h| now + Duration::hours(h));
+            tickets::insert(&mut tx, &x).await.unwrap();
+            made.push(x);
+        }
+        tx.commit().await.unwrap();
+        let f = TicketFilter {
+            limit: 50,
+            queue: true,
+            open_only: true,
+            org_id: Some(org),
+            ..Default::default()
+        };
+        let got: Vec<String> = tickets::list(db, &f)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.number)
+            .collect();
+        let n = |i: usize| made[i].number.clone();
+        assert_eq!(
+            got,
+            vec![n(3), n(7), n(1), n(4), n(2), n(6), n(0)],
+            "{:?}",
+            t.backend
+        );
+        // Paging through the queue gives the same order.
+        let mut paged = Vec::new();
+        for off in 0..7 {
+            let page = tickets::list(
+                db,
+                &TicketFilter {
+                    limit: 2,
+                    offset: off * 2,
+                    ..f.clone()
+                },
+            )
+            .await
+            .unwrap();
+            paged.extend(page.into_iter().map(|t| t.number));
+        }
+        assert_eq!(paged, got);
+    }
+}
