@@ -586,7 +586,10 @@ impl App {
     }
 
     /// Decide who hears about a ticket event and write the inbox and outbox rows — inside the
-    /// transaction of the change (it reads and writes only through `tx`).
+    /// transaction of the change. What it writes and the watchers go through `tx`; the
+    /// configuration it reads (settings, channels, users, preferences — which a ticket change
+    /// does not write) is read as committed (`Tx::committed`: on SQLite off the writer's
+    /// connection, so the write lock is held for fewer statements).
     pub async fn enqueue_ticket_notifications(
         &self,
         tx: &mut Tx,
@@ -598,7 +601,7 @@ impl App {
             return Ok(());
         }
         let now = self.now();
-        let cfg = self.load_notify_settings(&mut *tx).await?;
+        let cfg = self.load_notify_settings(tx.committed(&self.db)).await?;
         let link = cfg
             .public_url
             .as_deref()
@@ -620,20 +623,23 @@ impl App {
         }
         if TEAM_EVENTS.contains(&kind) {
             if let Some(team) = ticket.team_id {
-                people.extend(teams::members(&mut *tx, team).await?);
+                people.extend(teams::members(tx.committed(&self.db), team).await?);
             }
         }
         // Watchers hear of every event (customers: public ones only, by the rule below).
-        people.extend(yunwei_store::watchers::user_ids(&mut *tx, ticket.id).await?);
+        // (A ticket created in this transaction has none yet.)
+        if kind != "created" {
+            people.extend(yunwei_store::watchers::user_ids(&mut *tx, ticket.id).await?);
+        }
         let mut seen = std::collections::HashSet::new();
         people.retain(|u| seen.insert(*u) && Some(*u) != event.actor_id);
 
-        let channels = store::list_channels(&mut *tx).await?;
+        let channels = store::list_channels(tx.committed(&self.db)).await?;
         let mail_server = channels
             .iter()
             .find(|c| c.enabled && c.kind == "email" && c.org_id.is_none());
         for uid in people {
-            let Some(u) = users::get(&mut *tx, uid).await? else {
+            let Some(u) = users::get(tx.committed(&self.db), uid).await? else {
                 continue;
             };
             if u.disabled {
@@ -652,7 +658,7 @@ impl App {
                 Some(event.id.to_string()),
                 link.clone(),
             );
-            let prefs = store::prefs(&mut *tx, u.id).await?;
+            let prefs = store::prefs(tx.committed(&self.db), u.id).await?;
             let wanted = chosen(&prefs, kind);
             if wanted.iter().any(|c| c == "inapp") {
                 store::insert_inbox(

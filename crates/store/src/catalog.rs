@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sqlite_read::{direct_row, try_direct};
 use crate::{on_ex, on_tx, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -25,6 +26,34 @@ pub struct Item {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+direct_row!(Item {
+    id,
+    code,
+    clause,
+    class,
+    name_zh,
+    name_en,
+    description,
+    owner_team_id,
+    sla_policy_id,
+    active,
+    seeded,
+    created_at,
+    updated_at,
+});
+direct_row!(Agreement {
+    id,
+    org_id,
+    name,
+    contract_no,
+    starts_on,
+    ends_on,
+    sla_policy_id,
+    notes,
+    created_at,
+    updated_at,
+});
 
 macro_rules! item_cols {
     () => {
@@ -84,7 +113,9 @@ pub async fn update(tx: &mut Tx, i: &Item) -> Result<()> {
 
 pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Item>> {
     let sql = concat!("SELECT ", item_cols!(), " FROM catalog_items WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Item>(sql)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Item>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
@@ -188,7 +219,9 @@ pub async fn list_agreements<'a>(
         agreement_cols!(),
         " FROM agreements WHERE ($1 IS NULL OR org_id = $1) ORDER BY id"
     );
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Agreement>(sql)
+    let ex = ex.into();
+    try_direct!(all, ex, sql, [org_id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Agreement>(sql)
         .bind(org_id)
         .fetch_all(c)
         .await)?)

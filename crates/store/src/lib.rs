@@ -407,9 +407,12 @@ impl Db {
     }
 
     /// Whether the hot reads of this database run directly (see `sqlite_read`): a SQLite
-    /// file. For tests and diagnostics.
+    /// file.
     pub fn direct_reads(&self) -> bool {
-        matches!(self.direct_lease(), Ok(Some(_)))
+        match self {
+            Db::Sqlite(p) => sqlite_read::available(p),
+            Db::Pg(_) => false,
+        }
     }
 
     /// A read-only connection of its own for direct reads (see `sqlite_read`): SQLite files
@@ -479,6 +482,21 @@ impl Tx {
             Tx::Pg(t) => t.commit().await?,
         }
         Ok(())
+    }
+
+    /// An executor for reads, during this transaction, of rows it has not written and may
+    /// read as last committed (configuration, users, preferences). On a SQLite file (a
+    /// group-committed transaction) that is `db`'s direct reader: the statement runs off the
+    /// writer's connection, so it does not lengthen the time every writer waits for the write
+    /// lock; it sees every committed write (WAL), but not those of the other members of the
+    /// still open batch — as if they had committed a moment after this one read. Elsewhere it
+    /// is the transaction itself (on PostgreSQL, a second pooled connection taken while this
+    /// one holds locks could wait on the pool). `db` must be the transaction's database.
+    pub fn committed<'a>(&'a mut self, db: &'a Db) -> Ex<'a> {
+        match self {
+            Tx::Sqlite(SqliteTx::Group(_)) if db.direct_reads() => Ex::Db(db),
+            _ => Ex::Tx(self),
+        }
     }
 }
 

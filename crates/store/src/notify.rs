@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sqlite_read::{direct_row, try_direct};
 use crate::{on_ex, on_tx, Db, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -26,6 +27,22 @@ pub struct Channel {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+direct_row!(Channel {
+    id,
+    kind,
+    name,
+    config,
+    org_id,
+    enabled,
+    created_at,
+    updated_at
+});
+direct_row!(Pref {
+    user_id,
+    event_kind,
+    channels
+});
 
 macro_rules! channel_cols {
     () => {
@@ -102,7 +119,9 @@ pub async fn list_channels<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<Channel>> {
         channel_cols!(),
         " FROM notification_channels ORDER BY id"
     );
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Channel>(sql)
+    let ex = ex.into();
+    try_direct!(all, ex, sql, []);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Channel>(sql)
         .fetch_all(c)
         .await)?)
 }
@@ -117,13 +136,14 @@ pub struct Pref {
 }
 
 pub async fn prefs<'a>(ex: impl Into<Ex<'a>>, user_id: Uuid) -> Result<Vec<Pref>> {
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Pref>(
-        "SELECT user_id, event_kind, channels FROM notification_prefs WHERE user_id = $1 \
-         ORDER BY event_kind"
-    )
-    .bind(user_id)
-    .fetch_all(c)
-    .await)?)
+    let sql = "SELECT user_id, event_kind, channels FROM notification_prefs WHERE user_id = $1 \
+               ORDER BY event_kind";
+    let ex = ex.into();
+    try_direct!(all, ex, sql, [user_id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Pref>(sql)
+        .bind(user_id)
+        .fetch_all(c)
+        .await)?)
 }
 
 pub async fn set_pref(tx: &mut Tx, p: &Pref) -> Result<()> {

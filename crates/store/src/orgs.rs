@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sqlite_read::{direct_row, try_direct};
 use crate::{on_ex, on_tx, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -28,6 +29,25 @@ pub struct Department {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+direct_row!(Organization {
+    id,
+    name,
+    kind,
+    code,
+    contact,
+    disabled,
+    created_at,
+    updated_at
+});
+direct_row!(Department {
+    id,
+    org_id,
+    parent_id,
+    name,
+    created_at,
+    updated_at
+});
 
 macro_rules! org_cols {
     () => {
@@ -76,12 +96,12 @@ pub async fn update_org(tx: &mut Tx, o: &Organization) -> Result<()> {
 
 pub async fn get_org<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Organization>> {
     let sql = concat!("SELECT ", org_cols!(), " FROM organizations WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Organization>(
-        sql
-    )
-    .bind(id)
-    .fetch_optional(c)
-    .await)?)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Organization>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 pub async fn provider_org<'a>(ex: impl Into<Ex<'a>>) -> Result<Option<Organization>> {
@@ -153,7 +173,9 @@ pub async fn update_department(tx: &mut Tx, d: &Department) -> Result<()> {
 
 pub async fn get_department<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Department>> {
     let sql = concat!("SELECT ", dept_cols!(), " FROM departments WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Department>(sql)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Department>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)

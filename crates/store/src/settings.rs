@@ -1,14 +1,17 @@
 //! Installation-wide key/value settings (e.g. whether the first administrator exists).
 
-use crate::{on_ex, on_tx, Ex, Result, Tx};
+use crate::{on_ex, on_tx, sqlite_read, Ex, Result, Tx};
 
 pub async fn get<'a>(ex: impl Into<Ex<'a>>, key: &str) -> Result<Option<String>> {
-    Ok(on_ex!(ex.into(), |c| sqlx::query_scalar::<_, String>(
-        "SELECT value FROM settings WHERE key = $1"
-    )
-    .bind(key)
-    .fetch_optional(c)
-    .await)?)
+    let sql = "SELECT value FROM settings WHERE key = $1";
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        return Ok(sqlite_read::query(d.conn(), sql, &[key.into()], |r| r.get(0))?.pop());
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_scalar::<_, String>(sql)
+        .bind(key)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// Insert the key only if it is absent; true when this call inserted it.

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sqlite_read::{direct_row, try_direct};
 use crate::{on_ex, on_tx, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -21,6 +22,30 @@ pub struct CalendarRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+direct_row!(CalendarRow {
+    id,
+    name,
+    spec_json,
+    created_at,
+    updated_at
+});
+direct_row!(SlaPolicy {
+    id,
+    name,
+    calendar_id,
+    p1_response_minutes,
+    p1_resolution_minutes,
+    p2_response_minutes,
+    p2_resolution_minutes,
+    p3_response_minutes,
+    p3_resolution_minutes,
+    p4_response_minutes,
+    p4_resolution_minutes,
+    is_default,
+    created_at,
+    updated_at,
+});
 
 macro_rules! calendar_cols {
     () => {
@@ -61,12 +86,12 @@ pub async fn update_calendar(tx: &mut Tx, c: &CalendarRow) -> Result<()> {
 
 pub async fn get_calendar<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<CalendarRow>> {
     let sql = concat!("SELECT ", calendar_cols!(), " FROM calendars WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, CalendarRow>(
-        sql
-    )
-    .bind(id)
-    .fetch_optional(c)
-    .await)?)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, CalendarRow>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 pub async fn list_calendars<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<CalendarRow>> {
@@ -192,7 +217,9 @@ pub async fn get_policy<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Sl
         policy_cols!(),
         " FROM sla_policies WHERE id = $1"
     );
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(sql)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, SlaPolicy>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
@@ -204,7 +231,9 @@ pub async fn default_policy<'a>(ex: impl Into<Ex<'a>>) -> Result<Option<SlaPolic
         policy_cols!(),
         " FROM sla_policies WHERE is_default = TRUE"
     );
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, SlaPolicy>(sql)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, []);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, SlaPolicy>(sql)
         .fetch_optional(c)
         .await)?)
 }

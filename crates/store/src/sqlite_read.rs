@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row, Statement};
 use sqlx::SqlitePool;
@@ -141,6 +141,11 @@ fn readers_for(pool: &SqlitePool) -> Option<Arc<Readers>> {
     });
     map.insert(path.to_path_buf(), r.clone());
     Some(r)
+}
+
+/// Whether a SQLite pool's file is read directly (without taking a connection).
+pub(crate) fn available(pool: &SqlitePool) -> bool {
+    readers_for(pool).is_some()
 }
 
 /// A direct-read connection of a SQLite pool's file, if it has one.
@@ -303,3 +308,125 @@ pub(crate) fn flag(r: &Row<'_>, i: usize) -> rusqlite::Result<bool> {
         _ => Err(bad(i, "not a boolean")),
     }
 }
+
+fn opt_date(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<NaiveDate>> {
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .map(Some)
+            .ok_or_else(|| bad(i, "not a date")),
+        _ => Err(bad(i, "not a date")),
+    }
+}
+
+/// A column value decoded as sqlx decodes it from SQLite.
+pub(crate) trait Value: Sized {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self>;
+}
+
+macro_rules! plain_value {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+                r.get(i)
+            }
+        }
+    )*};
+}
+plain_value!(String, Option<String>, i64, Option<i64>, f64, Option<f64>);
+
+impl Value for Uuid {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        uuid(r, i)
+    }
+}
+impl Value for Option<Uuid> {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        opt_uuid(r, i)
+    }
+}
+impl Value for DateTime<Utc> {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        ts(r, i)
+    }
+}
+impl Value for Option<DateTime<Utc>> {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        opt_ts(r, i)
+    }
+}
+impl Value for bool {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        flag(r, i)
+    }
+}
+impl Value for NaiveDate {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        opt_date(r, i)?.ok_or_else(|| bad(i, "unexpected NULL"))
+    }
+}
+impl Value for Option<NaiveDate> {
+    fn get(r: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        opt_date(r, i)
+    }
+}
+
+/// A row type read directly: its fields from consecutive columns starting at `first`.
+pub(crate) trait FromRow: Sized {
+    fn from_row_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Self>;
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_row_at(r, 0)
+    }
+}
+
+/// `direct_row!(Type { a, b, c })`: [`FromRow`] for a struct whose fields are read from the
+/// columns in this order — the order of the type's `*_cols!` list, which the statements
+/// select.
+macro_rules! direct_row {
+    ($t:ty { $($f:ident),* $(,)? }) => {
+        impl $crate::sqlite_read::FromRow for $t {
+            #[allow(unused_assignments)]
+            fn from_row_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+                let mut i = first;
+                // Struct expressions evaluate their fields in the order written.
+                Ok(Self {
+                    $($f: {
+                        let v = $crate::sqlite_read::Value::get(r, i)?;
+                        i += 1;
+                        v
+                    }),*
+                })
+            }
+        }
+    };
+}
+pub(crate) use direct_row;
+
+/// The first row of a direct query, if any.
+pub(crate) fn one<T: FromRow>(c: &Connection, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>> {
+    let mut rows = query(c, sql, args, T::from_row)?;
+    Ok(if rows.is_empty() {
+        None
+    } else {
+        Some(rows.swap_remove(0))
+    })
+}
+
+/// Every row of a direct query.
+pub(crate) fn all<T: FromRow>(c: &Connection, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>> {
+    query(c, sql, args, T::from_row)
+}
+
+/// `try_direct!(one|all, ex, sql, [args…])`: return the statement's first row (`one`) or all
+/// rows (`all`) read directly when the executor `ex` (an `Ex`) has a direct connection; fall
+/// through to the sqlx statement that follows otherwise.
+macro_rules! try_direct {
+    ($how:ident, $ex:expr, $sql:expr, [$($a:expr),* $(,)?]) => {
+        if let Some(d) = $ex.direct()? {
+            return $crate::sqlite_read::$how(d.conn(), $sql, &[$($crate::sqlite_read::Arg::from($a)),*]);
+        }
+    };
+}
+pub(crate) use try_direct;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sqlite_read::{self, direct_row, try_direct};
 use crate::{on_ex, on_tx, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -44,13 +45,22 @@ pub async fn update(tx: &mut Tx, t: &Team) -> Result<()> {
     Ok(())
 }
 
+direct_row!(Team {
+    id,
+    name,
+    description,
+    created_at,
+    updated_at
+});
+
 pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<Team>> {
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, Team>(
-        "SELECT id, name, description, created_at, updated_at FROM teams WHERE id = $1"
-    )
-    .bind(id)
-    .fetch_optional(c)
-    .await)?)
+    let sql = "SELECT id, name, description, created_at, updated_at FROM teams WHERE id = $1";
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, Team>(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 pub async fn list<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<Team>> {
@@ -62,12 +72,17 @@ pub async fn list<'a>(ex: impl Into<Ex<'a>>) -> Result<Vec<Team>> {
 }
 
 pub async fn members<'a>(ex: impl Into<Ex<'a>>, team_id: Uuid) -> Result<Vec<Uuid>> {
-    Ok(on_ex!(ex.into(), |c| sqlx::query_scalar::<_, Uuid>(
-        "SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY user_id"
-    )
-    .bind(team_id)
-    .fetch_all(c)
-    .await)?)
+    let sql = "SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY user_id";
+    let ex = ex.into();
+    if let Some(d) = ex.direct()? {
+        return sqlite_read::query(d.conn(), sql, &[team_id.into()], |r| {
+            sqlite_read::uuid(r, 0)
+        });
+    }
+    Ok(on_ex!(ex, |c| sqlx::query_scalar::<_, Uuid>(sql)
+        .bind(team_id)
+        .fetch_all(c)
+        .await)?)
 }
 
 pub async fn add_member(tx: &mut Tx, team_id: Uuid, user_id: Uuid) -> Result<bool> {

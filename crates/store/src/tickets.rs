@@ -579,73 +579,77 @@ mod direct {
     use rusqlite::Row;
 
     use super::{Event, Ticket, TicketForView};
-    use crate::sqlite_read::{flag, opt_ts, opt_uuid, ts, uuid};
+    use crate::sqlite_read::{direct_row, flag, FromRow};
+
+    direct_row!(Ticket {
+        id,
+        number,
+        kind,
+        status,
+        sub_status,
+        subject,
+        description,
+        org_id,
+        department_id,
+        requester_id,
+        created_by,
+        channel,
+        category,
+        criticality,
+        breadth,
+        urgency,
+        priority,
+        priority_reason,
+        team_id,
+        assignee_id,
+        parent_id,
+        resolution,
+        reopen_count,
+        first_response_at,
+        resolved_at,
+        closed_at,
+        auto_confirmed,
+        satisfaction,
+        satisfaction_comment,
+        rated_at,
+        outage_start,
+        outage_end,
+        created_at,
+        updated_at,
+        sla_policy_id,
+        response_due_at,
+        resolution_due_at,
+        sla_warned_at,
+        sla_breached_at,
+        catalog_item_id,
+    });
+
+    direct_row!(Event {
+        id,
+        ticket_id,
+        org_id,
+        at,
+        actor_id,
+        actor_name,
+        kind,
+        public,
+        body,
+        data_json
+    });
 
     pub(super) fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
-        Ok(Ticket {
-            id: uuid(r, 0)?,
-            number: r.get(1)?,
-            kind: r.get(2)?,
-            status: r.get(3)?,
-            sub_status: r.get(4)?,
-            subject: r.get(5)?,
-            description: r.get(6)?,
-            org_id: uuid(r, 7)?,
-            department_id: opt_uuid(r, 8)?,
-            requester_id: opt_uuid(r, 9)?,
-            created_by: opt_uuid(r, 10)?,
-            channel: r.get(11)?,
-            category: r.get(12)?,
-            criticality: r.get(13)?,
-            breadth: r.get(14)?,
-            urgency: r.get(15)?,
-            priority: r.get(16)?,
-            priority_reason: r.get(17)?,
-            team_id: opt_uuid(r, 18)?,
-            assignee_id: opt_uuid(r, 19)?,
-            parent_id: opt_uuid(r, 20)?,
-            resolution: r.get(21)?,
-            reopen_count: r.get(22)?,
-            first_response_at: opt_ts(r, 23)?,
-            resolved_at: opt_ts(r, 24)?,
-            closed_at: opt_ts(r, 25)?,
-            auto_confirmed: flag(r, 26)?,
-            satisfaction: r.get(27)?,
-            satisfaction_comment: r.get(28)?,
-            rated_at: opt_ts(r, 29)?,
-            outage_start: opt_ts(r, 30)?,
-            outage_end: opt_ts(r, 31)?,
-            created_at: ts(r, 32)?,
-            updated_at: ts(r, 33)?,
-            sla_policy_id: opt_uuid(r, 34)?,
-            response_due_at: opt_ts(r, 35)?,
-            resolution_due_at: opt_ts(r, 36)?,
-            sla_warned_at: opt_ts(r, 37)?,
-            sla_breached_at: opt_ts(r, 38)?,
-            catalog_item_id: opt_uuid(r, 39)?,
-        })
+        Ticket::from_row(r)
     }
 
     pub(super) fn for_view(r: &Row<'_>) -> rusqlite::Result<TicketForView> {
         Ok(TicketForView {
-            ticket: ticket(r)?,
+            ticket: Ticket::from_row(r)?,
             has_children: flag(r, 40)?,
             assignee_name: r.get(41)?,
         })
     }
 
     pub(super) fn event(r: &Row<'_>) -> rusqlite::Result<Event> {
-        Ok(Event {
-            id: uuid(r, 0)?,
-            ticket_id: uuid(r, 1)?,
-            org_id: uuid(r, 2)?,
-            at: ts(r, 3)?,
-            actor_id: opt_uuid(r, 4)?,
-            actor_name: r.get(5)?,
-            kind: r.get(6)?,
-            public: flag(r, 7)?,
-            body: r.get(8)?,
-            data_json: r.get(9)?,
-        })
+        Event::from_row(r)
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sqlite_read::{direct_row, try_direct};
 use crate::{on_ex, on_tx, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -26,6 +27,22 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+direct_row!(User {
+    id,
+    org_id,
+    department_id,
+    username,
+    display_name,
+    email,
+    phone,
+    role,
+    password_hash,
+    disabled,
+    lang,
+    created_at,
+    updated_at,
+});
 
 macro_rules! user_cols {
     () => {
@@ -97,7 +114,9 @@ pub async fn set_password(tx: &mut Tx, id: Uuid, hash: &str, at: DateTime<Utc>) 
 
 pub async fn get<'a>(ex: impl Into<Ex<'a>>, id: Uuid) -> Result<Option<User>> {
     let sql = concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1");
-    Ok(on_ex!(ex.into(), |c| sqlx::query_as::<_, User>(sql)
+    let ex = ex.into();
+    try_direct!(one, ex, sql, [id]);
+    Ok(on_ex!(ex, |c| sqlx::query_as::<_, User>(sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)

@@ -382,3 +382,316 @@ async fn queue_order_puts_missing_due_times_last() {
         assert_eq!(paged, got);
     }
 }
+
+/// The configuration reads a ticket creation makes before its write transaction
+/// (organization, department, requester, team, catalog item, agreements, SLA policy and
+/// calendar, settings) decode directly exactly as through sqlx: every optional field set and
+/// every one empty.
+#[tokio::test]
+async fn config_reads_decode_like_sqlx() {
+    use yunwei_store::catalog::{self, Agreement, Item};
+    use yunwei_store::orgs::{self, Department, Organization};
+    use yunwei_store::sla::{self, CalendarRow, SlaPolicy};
+    use yunwei_store::teams::{self, Team};
+    use yunwei_store::users::{self, User};
+    use yunwei_store::{notify, settings};
+
+    let t = TestDb::sqlite().await;
+    let db: &Db = &t.db;
+    let at = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap() + Duration::microseconds(7);
+    let org = |code: Option<&str>| Organization {
+        id: Uuid::now_v7(),
+        name: format!("客户 {code:?}"),
+        kind: "customer".into(),
+        code: code.map(String::from),
+        contact: code.map(|_| "张三 13800000000".into()),
+        disabled: code.is_none(),
+        created_at: at,
+        updated_at: at + Duration::seconds(1),
+    };
+    let (o1, o2) = (org(Some("KH-01")), org(None));
+    let d1 = Department {
+        id: Uuid::now_v7(),
+        org_id: o1.id,
+        parent_id: None,
+        name: "财务部".into(),
+        created_at: at,
+        updated_at: at,
+    };
+    let d2 = Department {
+        id: Uuid::now_v7(),
+        parent_id: Some(d1.id),
+        name: "会计科".into(),
+        ..d1.clone()
+    };
+    let user = |dept: Option<Uuid>, full: bool| User {
+        id: Uuid::now_v7(),
+        org_id: o1.id,
+        department_id: dept,
+        username: format!("u{}", Uuid::now_v7().simple()),
+        display_name: "李会计".into(),
+        email: full.then(|| "li@example.cn".into()),
+        phone: full.then(|| "024-12345678".into()),
+        role: "customer".into(),
+        password_hash: full.then(|| "$argon2id$v=19$x".into()),
+        disabled: !full,
+        lang: "zh-CN".into(),
+        created_at: at,
+        updated_at: at,
+    };
+    let (u1, u2) = (user(Some(d2.id), true), user(None, false));
+    let team = |desc: Option<&str>| Team {
+        id: Uuid::now_v7(),
+        name: format!("团队 {desc:?}"),
+        description: desc.map(String::from),
+        created_at: at,
+        updated_at: at,
+    };
+    let (t1, t2) = (team(Some("一线")), team(None));
+    let cal = CalendarRow {
+        id: Uuid::now_v7(),
+        name: "沈阳工作日".into(),
+        spec_json: r#"{"utc_offset_minutes":480}"#.into(),
+        created_at: at,
+        updated_at: at,
+    };
+    let policy = |default: bool| SlaPolicy {
+        id: Uuid::now_v7(),
+        name: format!("策略 {default}"),
+        calendar_id: cal.id,
+        p1_response_minutes: 15,
+        p1_resolution_minutes: 240,
+        p2_response_minutes: 30,
+        p2_resolution_minutes: 480,
+        p3_response_minutes: 120,
+        p3_resolution_minutes: 1440,
+        p4_response_minutes: 480,
+        p4_resolution_minutes: 4320,
+        is_default: default,
+        created_at: at,
+        updated_at: at,
+    };
+    let (p1, p2) = (policy(true), policy(false));
+    let item = |full: bool| Item {
+        id: Uuid::now_v7(),
+        code: format!("X-{}", Uuid::now_v7().simple()),
+        clause: full.then(|| "6.2.3.1".into()),
+        class: "basic".into(),
+        name_zh: "桌面运维".into(),
+        name_en: "Desktop".into(),
+        description: full.then(|| "说明".into()),
+        owner_team_id: full.then_some(t1.id),
+        sla_policy_id: full.then_some(p2.id),
+        active: full,
+        seeded: !full,
+        created_at: at,
+        updated_at: at,
+    };
+    let (i1, i2) = (item(true), item(false));
+    let agreement = |full: bool| Agreement {
+        id: Uuid::now_v7(),
+        org_id: o1.id,
+        name: "年度运维合同".into(),
+        contract_no: full.then(|| "HT-2026-001".into()),
+        starts_on: full.then(|| chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
+        ends_on: full.then(|| chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()),
+        sla_policy_id: full.then_some(p2.id),
+        notes: full.then(|| "含驻场".into()),
+        created_at: at,
+        updated_at: at,
+    };
+    let (a1, a2) = (agreement(true), agreement(false));
+
+    let mut tx = db.begin_write().await.unwrap();
+    for o in [&o1, &o2] {
+        orgs::insert_org(&mut tx, o).await.unwrap();
+    }
+    for d in [&d1, &d2] {
+        orgs::insert_department(&mut tx, d).await.unwrap();
+    }
+    for u in [&u1, &u2] {
+        users::insert(&mut tx, u).await.unwrap();
+    }
+    for x in [&t1, &t2] {
+        teams::insert(&mut tx, x).await.unwrap();
+    }
+    sla::insert_calendar(&mut tx, &cal).await.unwrap();
+    for p in [&p1, &p2] {
+        sla::insert_policy(&mut tx, p).await.unwrap();
+    }
+    for i in [&i1, &i2] {
+        assert!(catalog::insert_if_absent(&mut tx, i).await.unwrap());
+    }
+    for a in [&a1, &a2] {
+        catalog::insert_agreement(&mut tx, a).await.unwrap();
+    }
+    settings::set(&mut tx, "priority_matrix", r#"{"说明":"矩阵"}"#)
+        .await
+        .unwrap();
+    for u in [&u1, &u2] {
+        assert!(teams::add_member(&mut tx, t1.id, u.id).await.unwrap());
+    }
+    let pref = notify::Pref {
+        user_id: u1.id,
+        event_kind: "created".into(),
+        channels: r#"["inapp","email"]"#.into(),
+    };
+    notify::set_pref(&mut tx, &pref).await.unwrap();
+    let channel = |org: Option<Uuid>| notify::Channel {
+        id: Uuid::now_v7(),
+        kind: "wecom".into(),
+        name: format!("企业微信 {org:?}"),
+        config: r#"{"url":"http://127.0.0.1:9/x"}"#.into(),
+        org_id: org,
+        enabled: org.is_none(),
+        created_at: at,
+        updated_at: at,
+    };
+    for c in [channel(None), channel(Some(o1.id))] {
+        notify::insert_channel(&mut tx, &c).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut s = db.begin_write().await.unwrap(); // sqlx inside a transaction
+    for o in [&o1, &o2] {
+        let d = orgs::get_org(db, o.id).await.unwrap();
+        assert_eq!(json(&d), json(&orgs::get_org(&mut s, o.id).await.unwrap()));
+        assert_eq!(json(&d.unwrap()), json(o));
+    }
+    for x in [&d1, &d2] {
+        let d = orgs::get_department(db, x.id).await.unwrap();
+        assert_eq!(
+            json(&d),
+            json(&orgs::get_department(&mut s, x.id).await.unwrap())
+        );
+        assert_eq!(json(&d.unwrap()), json(x));
+    }
+    for u in [&u1, &u2] {
+        let d = users::get(db, u.id).await.unwrap().unwrap();
+        let v = users::get(&mut s, u.id).await.unwrap().unwrap();
+        assert_eq!(json(&d), json(&v));
+        // The password hash is never serialized: compare it on its own.
+        assert_eq!(d.password_hash, v.password_hash);
+        assert_eq!(d.password_hash, u.password_hash);
+        assert_eq!(json(&d), json(u));
+    }
+    for x in [&t1, &t2] {
+        let d = teams::get(db, x.id).await.unwrap();
+        assert_eq!(json(&d), json(&teams::get(&mut s, x.id).await.unwrap()));
+        assert_eq!(json(&d.unwrap()), json(x));
+    }
+    for i in [&i1, &i2] {
+        let d = catalog::get(db, i.id).await.unwrap();
+        assert_eq!(json(&d), json(&catalog::get(&mut s, i.id).await.unwrap()));
+        assert_eq!(json(&d.unwrap()), json(i));
+    }
+    for org in [Some(o1.id), Some(o2.id), None] {
+        let d = catalog::list_agreements(db, org).await.unwrap();
+        assert_eq!(
+            json(&d),
+            json(&catalog::list_agreements(&mut s, org).await.unwrap())
+        );
+    }
+    let mut expect = vec![a1.clone(), a2.clone()];
+    expect.sort_by_key(|a| a.id);
+    assert_eq!(
+        json(&catalog::list_agreements(db, Some(o1.id)).await.unwrap()),
+        json(&expect)
+    );
+    let d = sla::get_calendar(db, cal.id).await.unwrap();
+    assert_eq!(
+        json(&d),
+        json(&sla::get_calendar(&mut s, cal.id).await.unwrap())
+    );
+    assert_eq!(json(&d.unwrap()), json(&cal));
+    for p in [&p1, &p2] {
+        let d = sla::get_policy(db, p.id).await.unwrap();
+        assert_eq!(
+            json(&d),
+            json(&sla::get_policy(&mut s, p.id).await.unwrap())
+        );
+        assert_eq!(json(&d.unwrap()), json(p));
+    }
+    let d = sla::default_policy(db).await.unwrap();
+    assert_eq!(json(&d), json(&sla::default_policy(&mut s).await.unwrap()));
+    assert_eq!(d.unwrap().id, p1.id);
+    assert_eq!(
+        settings::get(db, "priority_matrix")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"说明":"矩阵"}"#)
+    );
+    assert_eq!(
+        settings::get(db, "priority_matrix").await.unwrap(),
+        settings::get(&mut s, "priority_matrix").await.unwrap()
+    );
+    for team in [t1.id, t2.id] {
+        let d = teams::members(db, team).await.unwrap();
+        assert_eq!(d, teams::members(&mut s, team).await.unwrap());
+    }
+    let mut both = vec![u1.id, u2.id];
+    both.sort();
+    assert_eq!(teams::members(db, t1.id).await.unwrap(), both);
+    for u in [u1.id, u2.id] {
+        let d = notify::prefs(db, u).await.unwrap();
+        assert_eq!(json(&d), json(&notify::prefs(&mut s, u).await.unwrap()));
+    }
+    assert_eq!(
+        json(&notify::prefs(db, u1.id).await.unwrap()),
+        json(&[&pref])
+    );
+    let d = notify::list_channels(db).await.unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(
+        json(&d),
+        json(&notify::list_channels(&mut s).await.unwrap())
+    );
+
+    // Tx::committed: in a group-committed transaction on a SQLite file, the committed state
+    // (not what this transaction wrote); on PostgreSQL the transaction itself.
+    settings::set(&mut s, "priority_matrix", "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        settings::get(s.committed(db), "priority_matrix")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"说明":"矩阵"}"#)
+    );
+    drop(s);
+
+    // Missing rows are None both ways.
+    let none = Uuid::now_v7();
+    assert!(orgs::get_org(db, none).await.unwrap().is_none());
+    assert!(users::get(db, none).await.unwrap().is_none());
+    assert!(teams::get(db, none).await.unwrap().is_none());
+    assert!(catalog::get(db, none).await.unwrap().is_none());
+    assert!(sla::get_policy(db, none).await.unwrap().is_none());
+    assert!(settings::get(db, "no such key").await.unwrap().is_none());
+}
+
+/// `Tx::committed` reads what was committed on a SQLite file (off the writer's connection) and
+/// through the transaction itself on PostgreSQL.
+#[tokio::test]
+async fn committed_reads_per_store() {
+    use yunwei_store::settings;
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let mut tx = db.begin_write().await.unwrap();
+        settings::set(&mut tx, "k", "old").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        settings::set(&mut tx, "k", "new").await.unwrap();
+        let seen = settings::get(tx.committed(db), "k").await.unwrap();
+        let expect = if db.direct_reads() { "old" } else { "new" };
+        assert_eq!(seen.as_deref(), Some(expect));
+        assert_eq!(db.direct_reads(), matches!(db, Db::Sqlite(_)));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            settings::get(db, "k").await.unwrap().as_deref(),
+            Some("new")
+        );
+    }
+}
