@@ -14,6 +14,7 @@ NEW=$2
 SECS=${3:-10}
 ROUNDS=${4:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/compare-lib.sh"
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/yunwei-cmp.XXXXXX")
 trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -34,28 +35,6 @@ start() { # name binary port
 	echo "$tok" >"$WORK/$1.token"
 }
 
-cpu() { # name -> server CPU time so far, in clock ticks (utime + stime)
-	awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"
-}
-
 start old "$OLD" 18081
 start new "$NEW" 18082
-printf '%-4s %3s %9s %8s %8s %6s %8s\n' build c req/s p50ms p99ms non2xx cpu_ms/req
-r=0
-while [ $r -lt "$ROUNDS" ]; do
-	r=$((r + 1))
-	for c in 1 8 32; do
-		for b in old new; do
-			port=18081; [ $b = new ] && port=18082
-			c0=$(cpu $b)
-			out=$(BENCH_MODE=create BENCH_LIST="$WORK/$b.list" BENCH_TOKEN=$(cat "$WORK/$b.token") \
-				wrk -t$([ $c -lt 2 ] && echo 1 || echo 2) -c$c -d${SECS}s --latency -s "$HERE/wrk/bench.lua" "http://127.0.0.1:$port" | grep BENCH_JSON | sed 's/BENCH_JSON //')
-			c1=$(cpu $b)
-			printf '%s' "$out" | python3 -c '
-import json,sys
-d=json.load(sys.stdin); b,c,ticks=sys.argv[1],sys.argv[2],int(sys.argv[3])
-print("%-4s %3s %9.0f %8.2f %8.2f %6d %8.3f" % (b, c, d["requests"]/(d["duration_us"]/1e6), d["lat_p50_us"]/1000, d["lat_p99_us"]/1000, d["requests"]-d["ok_2xx"], ticks*1000/int(sys.argv[4])/max(d["requests"],1)))' $b $c $((c1 - c0)) "$(getconf CLK_TCK)"
-		done
-	done
-done
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+compare_rounds create 18081 18082 "$ROUNDS" "$SECS" "$WORK/old.list" "$WORK/new.list"

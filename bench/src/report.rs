@@ -404,17 +404,18 @@ fn latency_verdict(v: &[(u32, f64)], limit: f64) -> String {
     if v.iter().all(|x| x.1 < limit) {
         return "**met** (every c)".into();
     }
-    let ok: Vec<u32> = v.iter().filter(|x| x.1 < limit).map(|x| x.0).collect();
+    let list = |met: bool| {
+        v.iter()
+            .filter(|x| (x.1 < limit) == met)
+            .map(|x| x.0.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ok = list(true);
     if ok.is_empty() {
         "**not met**".into()
     } else {
-        format!(
-            "**not met** at every c (met at c = {})",
-            ok.iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("**not met** at c = {} (met at c = {ok})", list(false))
     }
 }
 

@@ -32,7 +32,7 @@ use yunwei_service::ci_search::{CiDoc, CiIndex, CiSearchRequest};
 use yunwei_service::search::IndexError;
 
 use crate::tokenize::{BIGRAM, JIEBA};
-use crate::{filter, text_query, OpenError, Store};
+use crate::{filter, text_query, OpenError, Store, WordFields};
 
 /// Bump when the schema or what is indexed changes: the CI index is then rebuilt.
 pub const CI_SCHEMA_VERSION: u32 = 1;
@@ -242,7 +242,7 @@ impl CiSearchIndex {
         let text = text_query(
             searcher,
             part,
-            &[(f.name_j, NAME_BOOST), (f.text_j, 1.0)],
+            &WordFields::AnyOf(&[(f.name_j, NAME_BOOST), (f.text_j, 1.0)]),
             &[(f.name_b, NAME_BOOST), (f.text_b, 1.0)],
         )?;
         any.push((Occur::Should, text));

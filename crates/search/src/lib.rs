@@ -4,18 +4,18 @@
 //! Every text is indexed twice: segmented by jieba (search mode, English lowercased) and as
 //! CJK bigrams with positions. A query's whitespace-separated parts must all match. A part
 //! whose jieba words are all words of two or more characters known to the index is matched by
-//! words (each in the subject, ranked higher, the body or the notes: cheap, no positions);
+//! words (cheap, no positions; a search of words alone is pruned by block-max scores);
 //! any other part (a fragment like 印机, a lone character, an unknown word, a partly typed
 //! English word) by its bigrams as a phrase, the last one as a prefix, which finds any
 //! substring. Ticket numbers match whole or by the start of their sequence number.
-//! Fields: subject, body (description, public timeline texts, public attachments' names),
-//! notes (internal notes and internal attachments' names; left out of customers' queries)
-//! and the filters (organization, status, kind, priority, assignee, team), applied inside the
-//! index.
+//! Fields: the words of what a customer sees (subject twice, so that it ranks higher,
+//! description, public timeline texts, public attachments' names), the same words and those of
+//! the internal notes and attachments (staff's field), the bigrams of each, and the filters
+//! (organization, status, kind, priority, assignee, team), applied inside the index.
 //!
-//! Measured on a generated, highly repetitive set of 1,000,000 tickets (release build, this
-//! 2-core machine): indexing 35 s in under 90 MB of memory, 150 MB on disk; one query with
-//! tens of thousands of matches 2–22 ms at p99.
+//! Measured on the harness's generated set of 1,000,000 tickets (release build, this 2-core
+//! machine): rebuilding the index 133 s, 344 MB on disk; figures of the searches in
+//! docs/benchmarks.md and bench/analysis.md.
 //!
 //! The index is fed and rebuilt by `yunwei_service::search`; it records with every commit the
 //! audit sequence number it covers. Its files live in `<dir>/v<SCHEMA_VERSION>`: an index of
@@ -36,6 +36,7 @@ use tantivy::query::{
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
+use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 use uuid::Uuid;
 use yunwei_service::search::{IndexError, SearchRequest, TicketDoc, TicketIndex};
@@ -44,7 +45,7 @@ pub use ci::CiSearchIndex;
 use tokenize::{BigramTokenizer, JiebaTokenizer, BIGRAM, JIEBA};
 
 /// Bump when the schema or the tokenizers change: the index is then rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The indexing buffer (one indexing thread): small, so the node's memory stays small; a
 /// full buffer becomes a segment and segments are merged in the background.
@@ -85,11 +86,13 @@ struct Fields {
     number_raw: Field,
     /// The number's parts (prefix, year, sequence), for partial ones.
     number: Field,
-    subject_j: Field,
-    body_j: Field,
+    /// Words of what the customer sees (subject twice, description, public replies,
+    /// attachment names): where a customer's words must be.
+    public_j: Field,
+    /// Words of all of it including internal notes: where staff's words must be.
+    all_j: Field,
     /// Bigrams of subject and body together.
     text_b: Field,
-    notes_j: Field,
     notes_b: Field,
     org: Field,
     status: Field,
@@ -115,10 +118,9 @@ fn schema() -> (Schema, Fields) {
         id: b.add_text_field("id", STRING | STORED),
         number_raw: b.add_text_field("number_raw", STRING),
         number: b.add_text_field("number", bigram.clone()),
-        subject_j: b.add_text_field("subject_j", jieba.clone()),
-        body_j: b.add_text_field("body_j", jieba.clone()),
+        public_j: b.add_text_field("public_j", jieba.clone()),
+        all_j: b.add_text_field("all_j", jieba),
         text_b: b.add_text_field("text_b", bigram.clone()),
-        notes_j: b.add_text_field("notes_j", jieba),
         notes_b: b.add_text_field("notes_b", bigram),
         org: b.add_text_field("org", STRING),
         status: b.add_text_field("status", STRING),
@@ -290,41 +292,87 @@ impl Store {
     }
 }
 
-/// The text query of one whitespace-separated part of a query, or None when it holds no word.
-///
-/// Words mode, when every jieba word of the part is a word of at least two characters that
-/// the index holds in one of `word_fields`: each word must be in one of them (scored with
-/// their boosts). Otherwise bigram mode: the part's bigrams as a phrase in one of
-/// `gram_fields` (the last partial word or a lone character as a prefix), which finds any
-/// substring. Words mode is the cheap one (no positions), bigram mode the one that never
-/// misses.
-pub(crate) fn text_query(
-    searcher: &Searcher,
-    part: &str,
-    word_fields: &[(Field, f32)],
-    gram_fields: &[(Field, f32)],
-) -> Option<Box<dyn Query>> {
+/// Where the words of a query must be.
+pub(crate) enum WordFields<'a> {
+    /// In one of these fields, scored with their boosts.
+    AnyOf(&'a [(Field, f32)]),
+    /// In this one field, which holds the words of all the others (the ticket index: the
+    /// subject's words twice, so that they score higher). Intersecting the postings of one
+    /// field per word is cheaper than intersecting unions of fields: a `TermScorer` seeks
+    /// through its skip list where a union walks every posting of every field of each word.
+    /// At 1,000,000 tickets 邮件系统 took 4.9 ms as unions over subject, body and notes and
+    /// 3.2 ms this way (bench/analysis.md §0c); see also [`flat_words_query`].
+    One(Field),
+}
+
+/// The words of a part of a query when it is matched by words (see [`text_query`]), else None.
+fn part_words(part: &str, known: impl Fn(&str) -> bool) -> Option<Vec<String>> {
     let mut words: Vec<String> = tokenize::jieba_tokens(part, false)
         .into_iter()
         .map(|t| t.text)
         .collect();
     words.sort();
     words.dedup();
-    let grams = tokenize::bigram_tokens(part);
-    if words.is_empty() && grams.is_empty() {
-        return None;
-    }
-    let known = |w: &String| {
-        word_fields.iter().any(|(field, _)| {
-            searcher
-                .doc_freq(&Term::from_field_text(*field, w))
-                .is_ok_and(|n| n > 0)
-        })
-    };
     let words_mode = !words.is_empty()
         && words
             .iter()
             .all(|w| (w.chars().count() > 1 || !w.chars().any(tokenize::is_cjk)) && known(w));
+    words_mode.then_some(words)
+}
+
+/// A query of words that must all be in `field`, with nothing else around them when there are
+/// no `filters`: one `TermQuery`, or a `BooleanQuery` of required `TermQuery`s and the
+/// filters. tantivy recognizes exactly these shapes (a term, a pure intersection of terms)
+/// and prunes with the postings' block-max scores (block-WAND) while it collects the best
+/// results, instead of scoring every matching document; nested in other boolean queries
+/// they would be scored one by one. `filters` (organization, status …) keep the intersection
+/// correct but make it an ordinary one.
+fn flat_words_query(
+    field: Field,
+    words: &[String],
+    filters: Vec<(Occur, Box<dyn Query>)>,
+) -> Box<dyn Query> {
+    let term = |w: &String| {
+        TermQuery::new(
+            Term::from_field_text(field, w),
+            IndexRecordOption::WithFreqs,
+        )
+    };
+    if let ([w], true) = (words, filters.is_empty()) {
+        return Box::new(term(w));
+    }
+    let clauses: Vec<(Occur, Box<dyn Query>)> = words
+        .iter()
+        .map(|w| (Occur::Must, Box::new(term(w)) as Box<dyn Query>))
+        .chain(filters)
+        .collect();
+    Box::new(BooleanQuery::new(clauses))
+}
+
+/// The text query of one whitespace-separated part of a query, or None when it holds no word.
+///
+/// Words mode, when every jieba word of the part is a word of at least two characters that
+/// the index holds (in `words_in`, see [`WordFields`]): each word must be there. Otherwise
+/// bigram mode: the part's bigrams as a phrase in one of `gram_fields` (the last partial word
+/// or a lone character as a prefix), which finds any substring. Words mode is the cheap one
+/// (no positions), bigram mode the one that never misses.
+pub(crate) fn text_query(
+    searcher: &Searcher,
+    part: &str,
+    words_in: &WordFields<'_>,
+    gram_fields: &[(Field, f32)],
+) -> Option<Box<dyn Query>> {
+    let known = |w: &str| match words_in {
+        WordFields::AnyOf(fields) => fields
+            .iter()
+            .any(|(field, _)| has_word(searcher, *field, w)),
+        WordFields::One(field) => has_word(searcher, *field, w),
+    };
+    let words = part_words(part, known);
+    let grams = tokenize::bigram_tokens(part);
+    if words.is_none() && grams.is_empty() {
+        return None;
+    }
     let boosted = |q: Box<dyn Query>, boost: f32| -> Box<dyn Query> {
         if boost == 1.0 {
             q
@@ -332,22 +380,26 @@ pub(crate) fn text_query(
             Box::new(BoostQuery::new(q, boost))
         }
     };
-    if words_mode {
+    if let Some(words) = words {
         let term = |field: Field, text: &str, boost: f32| -> (Occur, Box<dyn Query>) {
             let q = TermQuery::new(
                 Term::from_field_text(field, text),
                 IndexRecordOption::WithFreqs,
             );
-            (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
+            (Occur::Should, boosted(Box::new(q), boost))
         };
         let all: Vec<(Occur, Box<dyn Query>)> = words
             .iter()
             .map(|w| {
-                let any: Vec<(Occur, Box<dyn Query>)> = word_fields
-                    .iter()
-                    .map(|(field, boost)| term(*field, w, *boost))
-                    .collect();
-                let q: Box<dyn Query> = Box::new(BooleanQuery::new(any));
+                let q: Box<dyn Query> = match words_in {
+                    WordFields::AnyOf(fields) => Box::new(BooleanQuery::new(
+                        fields
+                            .iter()
+                            .map(|(field, boost)| term(*field, w, *boost))
+                            .collect(),
+                    )),
+                    WordFields::One(field) => term(*field, w, 1.0).1,
+                };
                 (Occur::Must, q)
             })
             .collect();
@@ -376,6 +428,28 @@ pub(crate) fn text_query(
         })
         .collect();
     Some(Box::new(BooleanQuery::new(any)))
+}
+
+/// Whether `field` holds the word `w` in any document.
+fn has_word(searcher: &Searcher, field: Field, w: &str) -> bool {
+    searcher
+        .doc_freq(&Term::from_field_text(field, w))
+        .is_ok_and(|n| n > 0)
+}
+
+/// The words of several texts as the value of one field (positions consecutive across them).
+/// The field is neither stored nor positional, so the text itself is not kept.
+fn words(parts: &[&[Token]]) -> PreTokenizedString {
+    let mut tokens = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for t in parts.iter().flat_map(|p| p.iter()) {
+        let mut t = t.clone();
+        t.position = tokens.len();
+        tokens.push(t);
+    }
+    PreTokenizedString {
+        text: String::new(),
+        tokens,
+    }
 }
 
 /// A filter on a string field: must match, adds nothing to the score.
@@ -417,16 +491,21 @@ impl TicketSearchIndex {
         t.add_text(f.id, d.id.to_string());
         t.add_text(f.number_raw, d.number.to_uppercase());
         t.add_text(f.number, &d.number);
-        t.add_text(f.subject_j, &d.subject);
         let mut body = d.description.clone();
         for x in d.replies.iter().chain(&d.attachments) {
             body.push('\n');
             body.push_str(x);
         }
-        t.add_text(f.body_j, &body);
-        t.add_text(f.text_b, format!("{}\n{body}", d.subject));
         let notes = d.notes.join("\n");
-        t.add_text(f.notes_j, &notes);
+        // Each text is segmented once; its words go into every field that holds it.
+        let subject = tokenize::jieba_tokens(&d.subject, true);
+        let body_words = tokenize::jieba_tokens(&body, true);
+        let notes_words = tokenize::jieba_tokens(&notes, true);
+        // The subject twice: its words score higher (BM25 counts how often a word occurs).
+        let public = [&subject[..], &subject, &body_words];
+        t.add_pre_tokenized_text(f.public_j, words(&public));
+        t.add_pre_tokenized_text(f.all_j, words(&[&public[..], &[&notes_words]].concat()));
+        t.add_text(f.text_b, format!("{}\n{body}", d.subject));
         t.add_text(f.notes_b, &notes);
         t.add_text(f.org, d.org_id.to_string());
         t.add_text(f.status, &d.status);
@@ -444,8 +523,8 @@ impl TicketSearchIndex {
     }
 
     /// The query of one whitespace-separated part of the text, or None when it holds no
-    /// word: [`text_query`] over the subject (ranked higher), the body and (staff) the
-    /// notes, or a ticket number.
+    /// word: [`text_query`] over what the reader may search (for staff with the notes), or a
+    /// ticket number.
     fn part_query(
         &self,
         searcher: &Searcher,
@@ -453,13 +532,33 @@ impl TicketSearchIndex {
         include_notes: bool,
     ) -> Option<Box<dyn Query>> {
         let f = self.f;
-        let mut word_fields = vec![(f.subject_j, 2.0), (f.body_j, 1.0)];
         let mut gram_fields = vec![(f.text_b, 1.0)];
         if include_notes {
-            word_fields.push((f.notes_j, 1.0));
             gram_fields.push((f.notes_b, 1.0));
         }
-        let main = text_query(searcher, part, &word_fields, &gram_fields)?;
+        let words = WordFields::One(self.words_field(include_notes));
+        let main = text_query(searcher, part, &words, &gram_fields)?;
+        let Some(number) = self.number_query(part) else {
+            return Some(main);
+        };
+        Some(Box::new(BooleanQuery::new(vec![
+            (Occur::Should, main),
+            (Occur::Should, number),
+        ])))
+    }
+
+    /// The field a reader's words must be in: with or without the internal notes.
+    fn words_field(&self, include_notes: bool) -> Field {
+        if include_notes {
+            self.f.all_j
+        } else {
+            self.f.public_j
+        }
+    }
+
+    /// The query of a part that may be a ticket number, or None.
+    fn number_query(&self, part: &str) -> Option<Box<dyn Query>> {
+        let f = self.f;
         let grams = tokenize::bigram_tokens(part);
         // A ticket number: the whole one (INC-2026-000123), or its sequence number or the
         // start of it (000123, 0001). Its other parts (prefix, year) alone are in thousands of
@@ -477,27 +576,59 @@ impl TicketSearchIndex {
                 f.number, &g.text,
             )]))
         } else {
-            return Some(main);
+            return None;
         };
-        let number: Box<dyn Query> = Box::new(BoostQuery::new(number, 3.0));
-        Some(Box::new(BooleanQuery::new(vec![
-            (Occur::Should, main),
-            (Occur::Should, number),
-        ])))
+        Some(Box::new(BoostQuery::new(number, 3.0)))
     }
 
-    fn query(&self, searcher: &Searcher, req: &SearchRequest) -> Option<BooleanQuery> {
-        let f = self.f;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = req
-            .text
-            .split_whitespace()
-            .take(MAX_QUERY_PARTS)
+    /// The query of a search: when every part is matched by words and none may be a ticket
+    /// number, the words of all parts flat ([`flat_words_query`]: a search of one or several
+    /// words without filters, the commonest kind, is pruned by block-max scores); otherwise
+    /// each part's query ([`Self::part_query`]) required, with the filters.
+    fn query(&self, searcher: &Searcher, req: &SearchRequest) -> Option<Box<dyn Query>> {
+        let parts: Vec<&str> = req.text.split_whitespace().take(MAX_QUERY_PARTS).collect();
+        let field = self.words_field(req.include_notes);
+        let flat: Option<Vec<Vec<String>>> = parts
+            .iter()
+            .map(|p| match self.number_query(p) {
+                Some(_) => None,
+                None => part_words(p, |w| has_word(searcher, field, w)),
+            })
+            .collect();
+        match flat.map(|w| w.concat()) {
+            Some(mut words) if !words.is_empty() => {
+                words.sort();
+                words.dedup();
+                Some(flat_words_query(field, &words, self.filters(req)))
+            }
+            _ => self.nested_query(searcher, &parts, req),
+        }
+    }
+
+    /// Each part's query required, and the filters.
+    fn nested_query(
+        &self,
+        searcher: &Searcher,
+        parts: &[&str],
+        req: &SearchRequest,
+    ) -> Option<Box<dyn Query>> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = parts
+            .iter()
             .filter_map(|p| self.part_query(searcher, p, req.include_notes))
             .map(|q| (Occur::Must, q))
             .collect();
         if clauses.is_empty() {
             return None;
         }
+        clauses.extend(self.filters(req));
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The request's filters as clauses: organization, status, kind, priority, assignee,
+    /// team, open only.
+    fn filters(&self, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = self.f;
+        let mut clauses = Vec::new();
         let must = |field: Field, v: String| (Occur::Must, filter(field, &v));
         if let Some(o) = req.org_id {
             clauses.push(must(f.org, o.to_string()));
@@ -522,7 +653,7 @@ impl TicketSearchIndex {
                 clauses.push((Occur::MustNot, filter(f.status, s)));
             }
         }
-        Some(BooleanQuery::new(clauses))
+        clauses
     }
 }
 
@@ -541,7 +672,7 @@ impl TicketIndex for TicketSearchIndex {
             return Ok(Vec::new());
         };
         self.ix
-            .top_ids(&searcher, &query, self.f.id, req.offset, limit)
+            .top_ids(&searcher, query.as_ref(), self.f.id, req.offset, limit)
     }
 
     fn add(&self, docs: Vec<TicketDoc>) -> Result<(), IndexError> {
@@ -682,6 +813,88 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ix.search(&page2).unwrap(), vec![in_body.id]);
+    }
+
+    #[test]
+    fn words_of_one_query_may_be_in_different_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = TicketSearchIndex::open(dir.path()).unwrap();
+        let mut d = doc("打印机卡纸", Uuid::now_v7());
+        d.description = "财务室的设备".into();
+        d.replies = vec!["已更换硒鼓".into()];
+        ix.write(vec![d.clone()], vec![]).unwrap();
+        ix.commit(Some(1)).unwrap();
+        // Subject + description, subject + reply, description + attachment name: everyone.
+        for q in ["卡纸 财务", "打印机 硒鼓", "设备 截图", "打印机卡纸 设备"] {
+            assert_eq!(find(&ix, q, false), vec![d.id], "{q}");
+        }
+        // A word of the internal notes with one of the subject: staff only.
+        assert_eq!(find(&ix, "卡纸 网线", true), vec![d.id]);
+        assert!(find(&ix, "卡纸 网线", false).is_empty());
+        assert!(find(&ix, "卡纸 邮件", true).is_empty());
+    }
+
+    #[test]
+    fn flat_and_nested_queries_find_the_same_tickets() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = TicketSearchIndex::open(dir.path()).unwrap();
+        let org = Uuid::now_v7();
+        let subjects = [
+            "财务系统无法登录",
+            "邮件系统响应缓慢",
+            "打印机卡纸",
+            "财务室打印机无法连接",
+            "核心数据库响应缓慢",
+            "VPN 无法连接",
+        ];
+        let mut docs = Vec::new();
+        for (i, s) in subjects.iter().enumerate() {
+            let mut d = doc(s, org);
+            if i % 2 == 0 {
+                d.notes = vec!["已联系财务系统厂商".into()];
+            }
+            docs.push(d);
+        }
+        ix.write(docs, vec![]).unwrap();
+        ix.commit(Some(1)).unwrap();
+        let searcher = ix.ix.searcher();
+        for (text, notes) in [
+            ("打印机", false),
+            ("财务系统", false),
+            ("财务系统", true),
+            ("无法 连接", false),
+            ("响应缓慢 数据库", false),
+            ("vpn", false),
+            ("厂商", true),
+            ("厂商", false),
+        ] {
+            let req = SearchRequest {
+                text: text.into(),
+                include_notes: notes,
+                limit: 10,
+                ..Default::default()
+            };
+            let parts: Vec<&str> = text.split_whitespace().collect();
+            let run = |q: Box<dyn Query>| {
+                let mut ids = ix
+                    .ix
+                    .top_ids(&searcher, q.as_ref(), ix.f.id, 0, 10)
+                    .unwrap();
+                ids.sort();
+                ids
+            };
+            let flat = run(ix.query(&searcher, &req).unwrap());
+            let nested = run(ix.nested_query(&searcher, &parts, &req).unwrap());
+            assert_eq!(flat, nested, "{text} {notes}");
+            let expected = match (text, notes) {
+                ("打印机", _) | ("无法 连接", _) => 2,
+                ("财务系统", false) | ("vpn", _) => 1,
+                ("财务系统", true) | ("厂商", true) => 3,
+                ("响应缓慢 数据库", _) => 1,
+                _ => 0,
+            };
+            assert_eq!(flat.len(), expected, "{text} {notes}");
+        }
     }
 
     #[test]
