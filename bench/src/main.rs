@@ -361,6 +361,7 @@ async fn bench_store_inner(
     let mut out = json!({
         "store": store, "size": a.size, "tickets": n_tickets, "secs_per_point": secs,
         "machine": machine(), "started": sh("date -u '+%Y-%m-%d %H:%M:%S UTC'"),
+        "binary_given": a.binary.is_some(),
     });
     // --- installation, agent account and token (through the binary, as an operator would)
     let cache = bench_dir().join(format!("target/data/{store}-{n_tickets}-v1"));

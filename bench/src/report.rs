@@ -145,7 +145,9 @@ fn section(md: &mut String, r: &Value) {
         r["started"].as_str().unwrap_or(""),
         r["finished"].as_str().unwrap_or(""),
         m["commit"].as_str().unwrap_or(""),
-        if f(&m["dirty_files"]) > 0.0 {
+        if f(&m["dirty_files"]) > 0.0 && r["binary_given"] == true {
+            format!(" (the binary given with `--binary`; {} tracked files of the tree differed from the commit when the run started)", f(&m["dirty_files"]))
+        } else if f(&m["dirty_files"]) > 0.0 {
             format!(" plus uncommitted changes in {} tracked files (work in progress of other helpers, built into the binary)", f(&m["dirty_files"]))
         } else {
             String::new()
