@@ -435,8 +435,7 @@ impl App {
             Some(sla) => self.sla_for_new_ticket(sla, t, created),
             None => Vec::new(),
         };
-        tickets::insert(tx, t).await?;
-        tickets::add_event(tx, created).await?;
+        tickets::insert_with_event(tx, t, created).await?;
         self.enqueue_ticket_notifications(tx, t, created).await?;
         let jobs: Vec<(&str, &str, chrono::DateTime<Utc>)> = jobs
             .iter()

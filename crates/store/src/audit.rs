@@ -95,19 +95,11 @@ pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> 
         hash: String::new(),
     };
     let hash = entry_hash(&prev, &entry.content());
-    // PostgreSQL: the head's new hash and the entry in one statement (a data-modifying WITH
-    // runs whether or not it is referenced); SQLite has no such form, so two statements.
-    let pg = matches!(tx, Tx::Pg(_));
-    if !pg {
-        on_tx!(tx, |c| sqlx::query(
-            "UPDATE audit_head SET last_hash = $1 WHERE id = 1"
-        )
-        .bind(&hash)
-        .execute(c)
-        .await
-        .map(|_| ()))?;
-    }
-    let sql = if pg {
+    // The head's new hash and the entry in one round trip. PostgreSQL: one statement (a
+    // data-modifying WITH runs whether or not it is referenced). SQLite has no such form, but
+    // sqlx runs every statement of a query's text in one call on the connection's worker
+    // thread, binding `$N` by number in each: two statements, one hand-off to the worker.
+    let sql = if matches!(tx, Tx::Pg(_)) {
         concat!(
             "WITH head AS (UPDATE audit_head SET last_hash = $14 WHERE id = 1) INSERT INTO audit_log (",
             entry_cols!(),
@@ -115,7 +107,7 @@ pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> 
         )
     } else {
         concat!(
-            "INSERT INTO audit_log (",
+            "UPDATE audit_head SET last_hash = $14 WHERE id = 1; INSERT INTO audit_log (",
             entry_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )

@@ -85,58 +85,116 @@ pub async fn next_number(tx: &mut Tx, prefix: &str, year: i32) -> Result<i64> {
     })?)
 }
 
+/// The INSERT of a ticket: 40 parameters, `$1`–`$40`.
+macro_rules! insert_ticket_sql {
+    () => {
+        concat!(
+            "INSERT INTO tickets (",
+            ticket_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)"
+        )
+    };
+}
+
+/// The columns of a timeline event's INSERT.
+macro_rules! insert_event_sql {
+    () => {
+        "INSERT INTO ticket_events (id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json) VALUES "
+    };
+}
+
+/// Binds a ticket's 40 fields in the order of `insert_ticket_sql!`.
+macro_rules! bind_ticket {
+    ($q:expr, $t:expr) => {
+        $q.bind($t.id)
+            .bind(&$t.number)
+            .bind(&$t.kind)
+            .bind(&$t.status)
+            .bind(&$t.sub_status)
+            .bind(&$t.subject)
+            .bind(&$t.description)
+            .bind($t.org_id)
+            .bind($t.department_id)
+            .bind($t.requester_id)
+            .bind($t.created_by)
+            .bind(&$t.channel)
+            .bind(&$t.category)
+            .bind(&$t.criticality)
+            .bind(&$t.breadth)
+            .bind(&$t.urgency)
+            .bind($t.priority)
+            .bind(&$t.priority_reason)
+            .bind($t.team_id)
+            .bind($t.assignee_id)
+            .bind($t.parent_id)
+            .bind(&$t.resolution)
+            .bind($t.reopen_count)
+            .bind($t.first_response_at)
+            .bind($t.resolved_at)
+            .bind($t.closed_at)
+            .bind($t.auto_confirmed)
+            .bind($t.satisfaction)
+            .bind(&$t.satisfaction_comment)
+            .bind($t.rated_at)
+            .bind($t.outage_start)
+            .bind($t.outage_end)
+            .bind($t.created_at)
+            .bind($t.updated_at)
+            .bind($t.sla_policy_id)
+            .bind($t.response_due_at)
+            .bind($t.resolution_due_at)
+            .bind($t.sla_warned_at)
+            .bind($t.sla_breached_at)
+            .bind($t.catalog_item_id)
+    };
+}
+
+/// Binds an event's 10 fields in the order of `insert_event_sql!`.
+macro_rules! bind_event {
+    ($q:expr, $e:expr) => {
+        $q.bind($e.id)
+            .bind($e.ticket_id)
+            .bind($e.org_id)
+            .bind($e.at)
+            .bind($e.actor_id)
+            .bind(&$e.actor_name)
+            .bind(&$e.kind)
+            .bind($e.public)
+            .bind(&$e.body)
+            .bind(&$e.data_json)
+    };
+}
+
 pub async fn insert(tx: &mut Tx, t: &Ticket) -> Result<()> {
-    on_tx!(tx, |c| {
-        sqlx::query(concat!(
-        "INSERT INTO tickets (",
-        ticket_cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)"
-    ))
-    .bind(t.id)
-    .bind(&t.number)
-    .bind(&t.kind)
-    .bind(&t.status)
-    .bind(&t.sub_status)
-    .bind(&t.subject)
-    .bind(&t.description)
-    .bind(t.org_id)
-    .bind(t.department_id)
-    .bind(t.requester_id)
-    .bind(t.created_by)
-    .bind(&t.channel)
-    .bind(&t.category)
-    .bind(&t.criticality)
-    .bind(&t.breadth)
-    .bind(&t.urgency)
-    .bind(t.priority)
-    .bind(&t.priority_reason)
-    .bind(t.team_id)
-    .bind(t.assignee_id)
-    .bind(t.parent_id)
-    .bind(&t.resolution)
-    .bind(t.reopen_count)
-    .bind(t.first_response_at)
-    .bind(t.resolved_at)
-    .bind(t.closed_at)
-    .bind(t.auto_confirmed)
-    .bind(t.satisfaction)
-    .bind(&t.satisfaction_comment)
-    .bind(t.rated_at)
-    .bind(t.outage_start)
-    .bind(t.outage_end)
-    .bind(t.created_at)
-    .bind(t.updated_at)
-    .bind(t.sla_policy_id)
-    .bind(t.response_due_at)
-    .bind(t.resolution_due_at)
-    .bind(t.sla_warned_at)
-    .bind(t.sla_breached_at)
-    .bind(t.catalog_item_id)
-    .execute(c)
-    .await
-    .map(|_| ())
-    })?;
+    on_tx!(tx, |c| bind_ticket!(sqlx::query(insert_ticket_sql!()), t)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// A new ticket and the first event of its timeline. On SQLite in one call to the
+/// connection's worker thread (sqlx runs each statement of the text, binding `$N` by number);
+/// on PostgreSQL two statements.
+pub async fn insert_with_event(tx: &mut Tx, t: &Ticket, e: &Event) -> Result<()> {
+    match tx {
+        Tx::Sqlite(c) => {
+            let sql = concat!(
+                insert_ticket_sql!(),
+                "; ",
+                insert_event_sql!(),
+                "($41, $42, $43, $44, $45, $46, $47, $48, $49, $50)"
+            );
+            bind_event!(bind_ticket!(sqlx::query(sql), t), e)
+                .execute(&mut **c)
+                .await?;
+        }
+        Tx::Pg(_) => {
+            insert(tx, t).await?;
+            add_event(tx, e).await?;
+        }
+    }
     Ok(())
 }
 
@@ -437,25 +495,16 @@ pub struct Event {
 }
 
 pub async fn add_event(tx: &mut Tx, e: &Event) -> Result<()> {
-    on_tx!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO ticket_events (id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    on_tx!(tx, |c| bind_event!(
+        sqlx::query(concat!(
+            insert_event_sql!(),
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )),
+        e
     )
-    .bind(e.id)
-    .bind(e.ticket_id)
-    .bind(e.org_id)
-    .bind(e.at)
-    .bind(e.actor_id)
-    .bind(&e.actor_name)
-    .bind(&e.kind)
-    .bind(e.public)
-    .bind(&e.body)
-    .bind(&e.data_json)
     .execute(c)
     .await
-    .map(|_| ())
-    })?;
+    .map(|_| ()))?;
     Ok(())
 }
 

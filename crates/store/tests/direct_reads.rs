@@ -299,30 +299,32 @@ async fn direct_reads_decode_like_sqlx() {
     assert!(tickets::get(db, late.id).await.unwrap().is_some());
 }
 
+/// A customer organization, written in `tx`; its id.
+async fn customer_org(tx: &mut Tx) -> Uuid {
+    let now = yunwei_store::now();
+    let org = yunwei_store::orgs::Organization {
+        id: Uuid::now_v7(),
+        name: "客户乙".into(),
+        kind: "customer".into(),
+        code: None,
+        contact: None,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    yunwei_store::orgs::insert_org(tx, &org).await.unwrap();
+    org.id
+}
+
 /// The queue: priority first (none first: not yet prioritised), then resolution due time with
 /// tickets that have none last, then creation order; same on both stores.
 #[tokio::test]
 async fn queue_order_puts_missing_due_times_last() {
     for t in TestDb::both().await {
         let db = &t.db;
-        let org = Uuid::now_v7();
         let mut tx = db.begin_write().await.unwrap();
+        let org = customer_org(&mut tx).await;
         let now = yunwei_store::now();
-        yunwei_store::orgs::insert_org(
-            &mut tx,
-            &yunwei_store::orgs::Organization {
-                id: org,
-                name: "客户乙".into(),
-                kind: "customer".into(),
-                code: None,
-                contact: None,
-                disabled: false,
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await
-        .unwrap();
         // (priority, due in hours or none, status)
         let spec: [(Option<i64>, Option<i64>, &str); 8] = [
             (Some(2), None, "assigned"),
@@ -692,6 +694,45 @@ async fn committed_reads_per_store() {
         assert_eq!(
             settings::get(db, "k").await.unwrap().as_deref(),
             Some("new")
+        );
+    }
+}
+
+/// A new ticket and its first event in one call (one statement text of two on SQLite): both
+/// written, read back equal; a failing event (its id taken) leaves no ticket once the
+/// transaction is dropped, on both stores.
+#[tokio::test]
+async fn a_ticket_and_its_first_event_are_written_together() {
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let mut tx = db.begin_write().await.unwrap();
+        let org = customer_org(&mut tx).await;
+        // Without the references to users, teams and departments this test does not create.
+        let a = ticket("INC-2026-000101", org, false, None);
+        let ev = event(&a, true, false);
+        tickets::insert_with_event(&mut tx, &a, &ev).await.unwrap();
+        tx.commit().await.unwrap();
+        let got = tickets::get(db, a.id).await.unwrap().unwrap();
+        assert_eq!(json(&got), json(&a), "{:?}", t.backend);
+        let events = tickets::events(db, a.id, false).await.unwrap();
+        assert_eq!(events.len(), 1, "{:?}", t.backend);
+        assert_eq!(
+            serde_json::to_value(&events[0]).unwrap(),
+            serde_json::to_value(&ev).unwrap()
+        );
+
+        let b = ticket("INC-2026-000102", org, false, None);
+        let mut clash = event(&b, true, false);
+        clash.id = ev.id;
+        let mut tx = db.begin_write().await.unwrap();
+        assert!(tickets::insert_with_event(&mut tx, &b, &clash)
+            .await
+            .is_err());
+        drop(tx);
+        assert!(
+            tickets::get(db, b.id).await.unwrap().is_none(),
+            "{:?}",
+            t.backend
         );
     }
 }
