@@ -435,13 +435,12 @@ impl App {
             Some(sla) => self.sla_for_new_ticket(sla, t, created),
             None => Vec::new(),
         };
-        tickets::insert_with_event(tx, t, created).await?;
-        self.enqueue_ticket_notifications(tx, t, created).await?;
         let jobs: Vec<(&str, &str, chrono::DateTime<Utc>)> = jobs
             .iter()
             .map(|(k, p, at)| (*k, p.as_str(), *at))
             .collect();
-        yunwei_store::jobs::enqueue_many(tx, &jobs, now).await?;
+        tickets::insert_new(tx, t, created, &jobs, now).await?;
+        self.enqueue_ticket_notifications(tx, t, created).await?;
         Ok(())
     }
 

@@ -230,6 +230,21 @@ pub async fn purge_done(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
     .map(|r| r.rows_affected()))?)
 }
 
+/// Binds the jobs' parameters to `$q` (reassigned) in the order of [`insert_sql`].
+macro_rules! bind_jobs {
+    ($q:ident, $ids:expr, $jobs:expr, $now:expr) => {
+        for (id, (kind, payload, run_at)) in $ids.iter().zip($jobs) {
+            $q = $q
+                .bind(*id)
+                .bind(*kind)
+                .bind(*payload)
+                .bind(*run_at)
+                .bind($now);
+        }
+    };
+}
+pub(crate) use bind_jobs;
+
 /// Add several jobs in one statement (one round trip), inside the transaction whose change
 /// calls for them; returns their ids in order. Same rows as [`enqueue`] called for each.
 pub async fn enqueue_many(
@@ -241,10 +256,22 @@ pub async fn enqueue_many(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = jobs.iter().map(|_| yunwei_domain::ids::new_id()).collect();
+    let sql = insert_sql(jobs.len(), 0);
+    on_tx!(tx, |c| {
+        let mut q = sqlx::query(&sql);
+        bind_jobs!(q, &ids, jobs, now);
+        q.execute(c).await.map(|_| ())
+    })?;
+    Ok(ids)
+}
+
+/// The INSERT of `count` jobs, their parameters numbered from `$first + 1`, five per job
+/// (id, kind, payload, run at, created at), in the order `bind_jobs!` binds them.
+pub(crate) fn insert_sql(count: usize, first: usize) -> String {
     let mut sql =
         String::from("INSERT INTO jobs (id, kind, payload, run_at, attempts, created_at) VALUES ");
-    for i in 0..jobs.len() {
-        let n = i * 5;
+    for i in 0..count {
+        let n = first + i * 5;
         if i > 0 {
             sql.push_str(", ");
         }
@@ -257,17 +284,5 @@ pub async fn enqueue_many(
             n + 5
         ));
     }
-    on_tx!(tx, |c| {
-        let mut q = sqlx::query(&sql);
-        for (id, (kind, payload, run_at)) in ids.iter().zip(jobs) {
-            q = q
-                .bind(*id)
-                .bind(*kind)
-                .bind(*payload)
-                .bind(*run_at)
-                .bind(now);
-        }
-        q.execute(c).await.map(|_| ())
-    })?;
-    Ok(ids)
+    sql
 }

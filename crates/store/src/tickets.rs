@@ -174,25 +174,38 @@ pub async fn insert(tx: &mut Tx, t: &Ticket) -> Result<()> {
     Ok(())
 }
 
-/// A new ticket and the first event of its timeline. On SQLite in one call to the
-/// connection's worker thread (sqlx runs each statement of the text, binding `$N` by number);
-/// on PostgreSQL two statements.
-pub async fn insert_with_event(tx: &mut Tx, t: &Ticket, e: &Event) -> Result<()> {
+/// A new ticket, the first event of its timeline and its jobs (the SLA's, run at their
+/// times). On SQLite in one call to the connection's worker thread: sqlx runs each statement
+/// of one text in turn, binding `$N` by number in each. On PostgreSQL three statements.
+pub async fn insert_new(
+    tx: &mut Tx,
+    t: &Ticket,
+    e: &Event,
+    jobs: &[(&str, &str, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<()> {
     match tx {
         Tx::Sqlite(c) => {
-            let sql = concat!(
+            let mut sql = concat!(
                 insert_ticket_sql!(),
                 "; ",
                 insert_event_sql!(),
                 "($41, $42, $43, $44, $45, $46, $47, $48, $49, $50)"
-            );
-            bind_event!(bind_ticket!(sqlx::query(sql), t), e)
-                .execute(&mut **c)
-                .await?;
+            )
+            .to_string();
+            if !jobs.is_empty() {
+                sql.push_str("; ");
+                sql.push_str(&crate::jobs::insert_sql(jobs.len(), 50));
+            }
+            let ids: Vec<Uuid> = jobs.iter().map(|_| yunwei_domain::ids::new_id()).collect();
+            let mut q = bind_event!(bind_ticket!(sqlx::query(&sql), t), e);
+            crate::jobs::bind_jobs!(q, &ids, jobs, now);
+            q.execute(&mut **c).await?;
         }
         Tx::Pg(_) => {
             insert(tx, t).await?;
             add_event(tx, e).await?;
+            crate::jobs::enqueue_many(tx, jobs, now).await?;
         }
     }
     Ok(())

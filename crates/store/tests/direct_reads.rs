@@ -698,11 +698,11 @@ async fn committed_reads_per_store() {
     }
 }
 
-/// A new ticket and its first event in one call (one statement text of two on SQLite): both
-/// written, read back equal; a failing event (its id taken) leaves no ticket once the
-/// transaction is dropped, on both stores.
+/// A new ticket, its first event and its jobs in one call (one statement text on SQLite): all
+/// written, read back equal; a failing event (its id taken) leaves neither ticket nor jobs
+/// once the transaction is dropped, on both stores.
 #[tokio::test]
-async fn a_ticket_and_its_first_event_are_written_together() {
+async fn a_ticket_its_first_event_and_its_jobs_are_written_together() {
     for t in TestDb::both().await {
         let db = &t.db;
         let mut tx = db.begin_write().await.unwrap();
@@ -710,7 +710,14 @@ async fn a_ticket_and_its_first_event_are_written_together() {
         // Without the references to users, teams and departments this test does not create.
         let a = ticket("INC-2026-000101", org, false, None);
         let ev = event(&a, true, false);
-        tickets::insert_with_event(&mut tx, &a, &ev).await.unwrap();
+        let now = yunwei_store::now();
+        let jobs = [
+            ("sla_check", "{\"n\":1}", now),
+            ("sla_check", "{\"n\":2}", now + Duration::hours(4)),
+        ];
+        tickets::insert_new(&mut tx, &a, &ev, &jobs, now)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let got = tickets::get(db, a.id).await.unwrap().unwrap();
         assert_eq!(json(&got), json(&a), "{:?}", t.backend);
@@ -725,7 +732,7 @@ async fn a_ticket_and_its_first_event_are_written_together() {
         let mut clash = event(&b, true, false);
         clash.id = ev.id;
         let mut tx = db.begin_write().await.unwrap();
-        assert!(tickets::insert_with_event(&mut tx, &b, &clash)
+        assert!(tickets::insert_new(&mut tx, &b, &clash, &jobs[..1], now)
             .await
             .is_err());
         drop(tx);
@@ -734,5 +741,9 @@ async fn a_ticket_and_its_first_event_are_written_together() {
             "{:?}",
             t.backend
         );
+        let pending = yunwei_store::jobs::pending(db).await.unwrap();
+        let mut payloads: Vec<&str> = pending.iter().map(|j| j.payload.as_str()).collect();
+        payloads.sort();
+        assert_eq!(payloads, ["{\"n\":1}", "{\"n\":2}"], "{:?}", t.backend);
     }
 }
