@@ -55,6 +55,12 @@ const MAX_QUERY_PARTS: usize = 8;
 /// Deepest result taken (offset + limit).
 const MAX_RESULTS: usize = 10_000;
 
+/// A ticket number's sequence number or the start of it (000123, 0001): three or more digits.
+/// A number's other parts (prefix, year) alone are in thousands of tickets and select nothing.
+fn is_sequence_prefix(s: &str) -> bool {
+    s.len() >= 3 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `INC-2026-000123`: letters, a dash, a four-digit year, a dash, digits.
 fn is_ticket_number(s: &str) -> bool {
     let mut parts = s.split('-');
@@ -559,19 +565,17 @@ impl TicketSearchIndex {
     /// The query of a part that may be a ticket number, or None.
     fn number_query(&self, part: &str) -> Option<Box<dyn Query>> {
         let f = self.f;
-        let grams = tokenize::bigram_tokens(part);
-        // A ticket number: the whole one (INC-2026-000123), or its sequence number or the
-        // start of it (000123, 0001). Its other parts (prefix, year) alone are in thousands of
-        // tickets and select nothing.
         let number: Box<dyn Query> = if is_ticket_number(part) {
             Box::new(TermQuery::new(
                 Term::from_field_text(f.number_raw, &part.to_uppercase()),
                 IndexRecordOption::Basic,
             ))
-        } else if let ([g], true) = (
-            grams.as_slice(),
-            part.len() >= 3 && part.chars().all(|c| c.is_ascii_digit()),
-        ) {
+        } else if is_sequence_prefix(part) {
+            // Digits only: one bigram token, the digits themselves.
+            let grams = tokenize::bigram_tokens(part);
+            let [g] = grams.as_slice() else {
+                return None;
+            };
             Box::new(PhrasePrefixQuery::new(vec![Term::from_field_text(
                 f.number, &g.text,
             )]))
@@ -590,9 +594,9 @@ impl TicketSearchIndex {
         let field = self.words_field(req.include_notes);
         let flat: Option<Vec<Vec<String>>> = parts
             .iter()
-            .map(|p| match self.number_query(p) {
-                Some(_) => None,
-                None => part_words(p, |w| has_word(searcher, field, w)),
+            .map(|p| {
+                let number = is_ticket_number(p) || is_sequence_prefix(p);
+                (!number).then(|| part_words(p, |w| has_word(searcher, field, w)))?
             })
             .collect();
         match flat.map(|w| w.concat()) {
