@@ -1151,7 +1151,8 @@ impl App {
         let description = yunwei_monitor::truncate(description.trim(), 20_000);
         let mut t = Ticket {
             id: yunwei_domain::ids::new_id(),
-            number: crate::tickets::next_ticket_number(tx, kind, now).await?,
+            // Taken at the insert (write_new_ticket).
+            number: String::new(),
             kind: kind.as_str().into(),
             status: Status::New.as_str().into(),
             sub_status: None,
@@ -1206,7 +1207,7 @@ impl App {
                     .to_string(),
             ),
         };
-        self.write_new_ticket(tx, &mut t, &created, sla, now)
+        self.write_new_ticket(tx, &mut t, kind, &created, sla, now)
             .await?;
         let mut e = actor.entry("create", "ticket", &t.number, Some(t.org_id));
         e.after = snapshot(&t);

@@ -322,7 +322,8 @@ impl App {
         let mut tx = self.db.begin_write().await?;
         let mut t = Ticket {
             id: yunwei_domain::ids::new_id(),
-            number: next_ticket_number(&mut tx, kind, now).await?,
+            // Taken at the insert (write_new_ticket).
+            number: String::new(),
             kind: kind.as_str().into(),
             status: Status::New.as_str().into(),
             sub_status: None,
@@ -389,7 +390,7 @@ impl App {
             Some(s) => Some(s),
             None => crate::sla::sla_in_tx(self, &mut tx, t.sla_policy_id, now).await?,
         };
-        self.write_new_ticket(&mut tx, &mut t, &created, sla.as_ref(), now)
+        self.write_new_ticket(&mut tx, &mut t, kind, &created, sla.as_ref(), now)
             .await?;
         if let Some(p) = &parent {
             let mut pe = event(p, actor, "subtask", false, Some(t.number.clone()), now);
@@ -421,12 +422,13 @@ impl App {
         )
     }
 
-    /// Write a new ticket inside `tx`: its SLA due times (set on `t` first) and jobs, the row,
+    /// Write a new ticket inside `tx`: its number (set on `t`), SLA due times and jobs, the row,
     /// its "created" event and the notifications of that event. The caller audits.
     pub(crate) async fn write_new_ticket(
         &self,
         tx: &mut Tx,
         t: &mut Ticket,
+        kind: Kind,
         created: &Event,
         sla: Option<&crate::sla::Sla>,
         now: chrono::DateTime<Utc>,
@@ -439,7 +441,7 @@ impl App {
             .iter()
             .map(|(k, p, at)| (*k, p.as_str(), *at))
             .collect();
-        tickets::insert_new(tx, t, created, &jobs, now).await?;
+        tickets::insert_new(tx, t, kind, number_year(now), created, &jobs, now).await?;
         self.enqueue_ticket_notifications(tx, t, created).await?;
         Ok(())
     }
@@ -871,14 +873,8 @@ impl App {
 
 /// The next number of a kind, in the year of `now` in China Standard Time (the counter row is
 /// locked until `tx` ends).
-pub(crate) async fn next_ticket_number(
-    tx: &mut Tx,
-    kind: Kind,
-    now: chrono::DateTime<Utc>,
-) -> Result<String> {
-    let year = now
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
-        .year();
-    let seq = tickets::next_number(tx, kind.prefix(), year).await?;
-    Ok(ticket::format_number(kind, year, seq))
+/// The year of a new ticket's number: the year in China (UTC+8) at its creation.
+fn number_year(now: chrono::DateTime<Utc>) -> i32 {
+    now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
+        .year()
 }

@@ -67,19 +67,18 @@ macro_rules! entry_cols {
 }
 
 /// Append an entry inside the caller's transaction; returns its sequence number.
+///
+/// On SQLite the writer knows the head (see `group_commit::WriteCache`): the entry is chained
+/// to it and written in one call to the connection's worker, the head's UPDATE checking that
+/// it still holds what the writer knows and the INSERT writing only if it did (`changes()`).
+/// Otherwise (first append of the process, or the head moved: another process, a bulk
+/// append, a rolled-back member), the head is read and moved first, as on PostgreSQL.
 pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> {
     let at = yunwei_domain::audit::truncate_to_micros(at);
-    let (seq, prev): (i64, String) = on_tx!(tx, |c| {
-        sqlx::query_as(
-        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
-    )
-    .fetch_one(c)
-    .await
-    })?;
     let before = e.before.as_ref().map(|v| v.to_string());
     let after = e.after.as_ref().map(|v| v.to_string());
-    let entry = Entry {
-        seq,
+    let mut entry = Entry {
+        seq: 0,
         id: yunwei_domain::ids::new_id(),
         at,
         actor_id: e.actor_id,
@@ -91,10 +90,45 @@ pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> 
         before_json: before,
         after_json: after,
         ip: e.ip,
-        prev_hash: prev.clone(),
+        prev_hash: String::new(),
         hash: String::new(),
     };
-    let hash = entry_hash(&prev, &entry.content());
+    if let Tx::Sqlite(c) = &mut *tx {
+        if let Some((last, prev)) = c.cache().and_then(|k| k.audit_head.clone()) {
+            entry.seq = last + 1;
+            entry.prev_hash = prev;
+            entry.hash = entry_hash(&entry.prev_hash, &entry.content());
+            let mut sql = c.take_prefix().map(|p| p + "; ").unwrap_or_default();
+            sql.push_str(concat!(
+                "UPDATE audit_head SET last_seq = $1, last_hash = $14 \
+                 WHERE id = 1 AND last_seq = $1 - 1 AND last_hash = $13; INSERT INTO audit_log (",
+                entry_cols!(),
+                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+                 WHERE changes() = 1 RETURNING 1"
+            ));
+            let written = bind_entry(sqlx::query(&sql), &entry)
+                .fetch_all(&mut **c)
+                .await?;
+            let cache = c
+                .cache()
+                .expect("a cached head comes from a group transaction");
+            if written.len() == 1 {
+                cache.audit_head = Some((entry.seq, entry.hash));
+                return Ok(entry.seq);
+            }
+            cache.audit_head = None;
+        }
+    }
+    let (seq, prev): (i64, String) = on_tx!(tx, |c| {
+        sqlx::query_as(
+        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
+    )
+    .fetch_one(c)
+    .await
+    })?;
+    entry.seq = seq;
+    entry.prev_hash = prev;
+    entry.hash = entry_hash(&entry.prev_hash, &entry.content());
     // The head's new hash and the entry in one round trip. PostgreSQL: one statement (a
     // data-modifying WITH runs whether or not it is referenced). SQLite has no such form, but
     // sqlx runs every statement of a query's text in one call on the connection's worker
@@ -112,25 +146,45 @@ pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> 
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )
     };
-    on_tx!(tx, |c| sqlx::query(sql)
-        .bind(entry.seq)
-        .bind(entry.id)
-        .bind(entry.at)
-        .bind(entry.actor_id)
-        .bind(&entry.actor_name)
-        .bind(&entry.action)
-        .bind(&entry.entity)
-        .bind(&entry.entity_id)
-        .bind(entry.org_id)
-        .bind(&entry.before_json)
-        .bind(&entry.after_json)
-        .bind(&entry.ip)
-        .bind(&entry.prev_hash)
-        .bind(&hash)
+    on_tx!(tx, |c| bind_entry(sqlx::query(sql), &entry)
         .execute(c)
         .await
         .map(|_| ()))?;
+    if let Tx::Sqlite(c) = tx {
+        if let Some(cache) = c.cache() {
+            cache.audit_head = Some((entry.seq, entry.hash));
+        }
+    }
     Ok(seq)
+}
+
+/// Binds an entry's 14 fields in the order of `entry_cols!`.
+fn bind_entry<'q, DB: sqlx::Database>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    e: &'q Entry,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    i64: sqlx::Type<DB> + sqlx::Encode<'q, DB>,
+    Uuid: sqlx::Type<DB> + sqlx::Encode<'q, DB>,
+    DateTime<Utc>: sqlx::Type<DB> + sqlx::Encode<'q, DB>,
+    Option<Uuid>: sqlx::Type<DB> + sqlx::Encode<'q, DB>,
+    String: sqlx::Type<DB> + sqlx::Encode<'q, DB>,
+    Option<String>: sqlx::Type<DB> + sqlx::Encode<'q, DB>,
+{
+    q.bind(e.seq)
+        .bind(e.id)
+        .bind(e.at)
+        .bind(e.actor_id)
+        .bind(&e.actor_name)
+        .bind(&e.action)
+        .bind(&e.entity)
+        .bind(&e.entity_id)
+        .bind(e.org_id)
+        .bind(&e.before_json)
+        .bind(&e.after_json)
+        .bind(&e.ip)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
 }
 
 /// Filters for browsing; `before_seq` is the cursor (newest first).

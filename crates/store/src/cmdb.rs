@@ -502,6 +502,7 @@ pub async fn cis_by_ids<'a>(ex: impl Into<Ex<'a>>, ids: &[Uuid]) -> Result<Vec<C
                     .await?
             }
             Ex::Tx(Tx::Sqlite(t)) => {
+                t.ready().await?;
                 sqlx::query_as::<_, Ci>(sqlite_sql)
                     .bind(hex_list(chunk))
                     .fetch_all(&mut **t)
@@ -885,11 +886,14 @@ async fn run_batch(
     for chunk in rows.chunks(BATCH) {
         let payload = Value::Array(chunk.to_vec()).to_string();
         n += match tx {
-            Tx::Sqlite(t) => sqlx::query(sqlite)
-                .bind(payload)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
+            Tx::Sqlite(t) => {
+                t.ready().await?;
+                sqlx::query(sqlite)
+                    .bind(payload)
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected()
+            }
             Tx::Pg(t) => sqlx::query(pg)
                 .bind(payload)
                 .execute(&mut **t)
@@ -1136,15 +1140,18 @@ pub async fn bump_epoch(tx: &mut Tx, touched: Option<&[Uuid]>) -> Result<i64> {
         .map(|_| ()))?;
     } else {
         match tx {
-            Tx::Sqlite(t) => sqlx::query(
-                "INSERT INTO cmdb_graph_log (epoch, ci_id) \
-                 SELECT $1, unhex(value) FROM json_each($2)",
-            )
-            .bind(epoch)
-            .bind(hex_list(&ids))
-            .execute(&mut **t)
-            .await
-            .map(|_| ())?,
+            Tx::Sqlite(t) => {
+                t.ready().await?;
+                sqlx::query(
+                    "INSERT INTO cmdb_graph_log (epoch, ci_id) \
+                     SELECT $1, unhex(value) FROM json_each($2)",
+                )
+                .bind(epoch)
+                .bind(hex_list(&ids))
+                .execute(&mut **t)
+                .await
+                .map(|_| ())?
+            }
             Tx::Pg(t) => sqlx::query(
                 "INSERT INTO cmdb_graph_log (epoch, ci_id) \
                  SELECT $1, value::uuid FROM json_array_elements_text($2::json)",

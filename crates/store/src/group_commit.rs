@@ -8,11 +8,21 @@
 //!
 //! 1. A writer waits its turn on a FIFO async mutex (the *gate*).
 //! 2. If no batch is open, it takes a pooled connection and runs `BEGIN IMMEDIATE`;
-//!    otherwise it joins the open batch. Either way its own work runs inside
-//!    `SAVEPOINT yw_write`, so it can roll back alone (`ROLLBACK TO`).
-//! 3. Its commit releases the savepoint. If nobody is queued behind it (or the batch is
-//!    big or old enough) it commits the batch; otherwise it leaves the batch open for the
+//!    otherwise it joins the open batch. Either way its own work runs inside a savepoint of
+//!    its own (`yw_N`, N counting the members of the process), so it can roll back alone
+//!    (`ROLLBACK TO`).
+//! 3. Its commit leaves its savepoint open and, if nobody is queued behind it (or the batch
+//!    is big or old enough), commits the batch; otherwise it leaves the batch open for the
 //!    next writer and waits for the batch's outcome.
+//!
+//! Every statement sent to the connection is a hand-off to sqlx's worker thread, paid under
+//! the lock every writer waits for; so the savepoint statements ride along with statements
+//! that run anyway. A member's savepoint is opened by its first statement text, prefixed with
+//! `RELEASE` of the previous member's savepoint (if it committed) and `SAVEPOINT` of its own
+//! ([`GroupTx::take_prefix`], or [`GroupTx::ready`] which sends the prefix alone). A member
+//! that rolls back runs `ROLLBACK TO` its own savepoint by name: if that savepoint does not
+//! exist (its prefix failed), nothing of it was written, but what the prefix did is unknown,
+//! so the whole batch is rolled back and its members told (none was acknowledged).
 //! 4. A writer's commit returns only once the batch's `COMMIT` has returned: a write is
 //!    acknowledged only when durable. If the batch fails, every member gets the error —
 //!    none of them was acknowledged, so nothing acknowledged is lost.
@@ -49,12 +59,32 @@ struct Open {
     members: usize,
     opened: Instant,
     done: watch::Sender<Outcome>,
+    /// The savepoint of the last committed member, still open (released by the next
+    /// member's prefix, or by the batch's `COMMIT`).
+    unreleased: Option<u64>,
+    /// The current member's savepoint, and whether a text opening it has been sent.
+    savepoint: u64,
+    sent: bool,
+}
+
+/// Values the writer knows while it holds the gate, so a write need not read them first:
+/// each use checks in its own statement that the database still holds what is cached (another
+/// process, a rolled-back member or a bulk operation may have changed it), and on a mismatch
+/// writes nothing and reads afresh. So a stale entry costs a statement, never a wrong value.
+#[derive(Default)]
+pub(crate) struct WriteCache {
+    /// `audit_head`: (last_seq, last_hash).
+    pub(crate) audit_head: Option<(i64, String)>,
+    /// `ticket_counters`: (prefix, year) → value.
+    pub(crate) counters: HashMap<(String, i32), i64>,
 }
 
 #[derive(Default)]
 struct State {
     open: Option<Open>,
     next_id: u64,
+    next_savepoint: u64,
+    cache: WriteCache,
 }
 
 /// The write gate of one database file.
@@ -110,6 +140,9 @@ pub struct GroupTx {
     guard: Option<OwnedMutexGuard<State>>,
 }
 
+/// The connection, once the member's savepoint is opened (by [`GroupTx::ready`] or a text
+/// with [`GroupTx::take_prefix`]): a statement sent before would run outside it, and would
+/// not be undone if the member rolls back, so that is a bug, and panics.
 impl std::ops::Deref for GroupTx {
     type Target = SqliteConnection;
     fn deref(&self) -> &SqliteConnection {
@@ -118,6 +151,7 @@ impl std::ops::Deref for GroupTx {
             .as_ref()
             .and_then(|g| g.open.as_ref())
             .expect("a live group transaction has an open batch");
+        assert!(open.sent, "a statement before the member's savepoint");
         &open.conn
     }
 }
@@ -129,6 +163,7 @@ impl std::ops::DerefMut for GroupTx {
             .as_mut()
             .and_then(|g| g.open.as_mut())
             .expect("a live group transaction has an open batch");
+        assert!(open.sent, "a statement before the member's savepoint");
         &mut open.conn
     }
 }
@@ -139,29 +174,29 @@ impl Gate {
             let _queued = Queued::new(&self.waiting);
             self.state.clone().lock_owned().await
         };
-        if guard.open.is_none() {
-            let mut conn = pool.acquire().await?;
-            conn.execute("BEGIN IMMEDIATE").await?;
-            guard.next_id += 1;
-            let (done, _) = watch::channel(None);
-            guard.open = Some(Open {
-                id: guard.next_id,
-                conn,
-                members: 0,
-                opened: Instant::now(),
-                done,
-            });
-        }
-        let started = guard
-            .open
-            .as_mut()
-            .expect("opened above")
-            .conn
-            .execute("SAVEPOINT yw_write")
-            .await;
-        if let Err(e) = started {
-            finish(&mut guard, false).await;
-            return Err(e.into());
+        guard.next_savepoint += 1;
+        let savepoint = guard.next_savepoint;
+        match guard.open.as_mut() {
+            Some(open) => {
+                open.savepoint = savepoint;
+                open.sent = false;
+            }
+            None => {
+                let mut conn = pool.acquire().await?;
+                conn.execute("BEGIN IMMEDIATE").await?;
+                guard.next_id += 1;
+                let (done, _) = watch::channel(None);
+                guard.open = Some(Open {
+                    id: guard.next_id,
+                    conn,
+                    members: 0,
+                    opened: Instant::now(),
+                    done,
+                    unreleased: None,
+                    savepoint,
+                    sent: false,
+                });
+            }
         }
         Ok(GroupTx {
             gate: self.clone(),
@@ -170,11 +205,15 @@ impl Gate {
     }
 }
 
-/// End the open batch: `COMMIT` (or `ROLLBACK`) and tell its members.
+/// End the open batch: `COMMIT` (or `ROLLBACK`) and tell its members. `COMMIT` and
+/// `ROLLBACK` end every savepoint still open.
 async fn finish(state: &mut State, commit: bool) {
     let Some(mut open) = state.open.take() else {
         return;
     };
+    if !commit {
+        state.cache = WriteCache::default();
+    }
     let sql = if commit { "COMMIT" } else { "ROLLBACK" };
     let outcome = match open.conn.execute(sql).await {
         Ok(_) if commit => Ok(()),
@@ -204,31 +243,77 @@ async fn release(gate: &Gate, mut guard: OwnedMutexGuard<State>) {
     drop(guard);
 }
 
-/// Undo the current member's work. If that fails, the whole batch is broken: roll it back
-/// and fail its members.
+/// Undo the current member's work. If that fails (its savepoint does not exist: the text
+/// that was to open it failed, after an unknown part of it), the whole batch is rolled back
+/// and its members failed.
 async fn rollback_member(state: &mut State) {
+    // What the member cached may not have been written.
+    state.cache = WriteCache::default();
     let Some(open) = state.open.as_mut() else {
         return;
     };
-    let undone = match open.conn.execute("ROLLBACK TO yw_write").await {
-        Ok(_) => open.conn.execute("RELEASE yw_write").await.map(|_| ()),
-        Err(e) => Err(e),
-    };
-    if undone.is_err() {
-        finish(state, false).await;
+    if !open.sent {
+        // Nothing of it reached the database.
+        return;
+    }
+    let sp = open.savepoint;
+    let undone = open
+        .conn
+        .execute(format!("ROLLBACK TO yw_{sp}; RELEASE yw_{sp}").as_str())
+        .await;
+    match undone {
+        // The prefix that opened it released the previous member's savepoint.
+        Ok(_) => open.unreleased = None,
+        Err(_) => finish(state, false).await,
     }
 }
 
 impl GroupTx {
+    fn open_mut(&mut self) -> &mut Open {
+        self.guard
+            .as_mut()
+            .and_then(|g| g.open.as_mut())
+            .expect("a live group transaction has an open batch")
+    }
+
+    /// The statements that open this member's savepoint, to run before its first statement
+    /// in the same text (`"{prefix}; {statements}"`); `None` once they have been sent. From
+    /// here on the savepoint counts as opened: if the text fails, the rollback finds out.
+    pub(crate) fn take_prefix(&mut self) -> Option<String> {
+        let open = self.open_mut();
+        if open.sent {
+            return None;
+        }
+        open.sent = true;
+        let sp = open.savepoint;
+        Some(match open.unreleased.take() {
+            Some(prev) => format!("RELEASE yw_{prev}; SAVEPOINT yw_{sp}"),
+            None => format!("SAVEPOINT yw_{sp}"),
+        })
+    }
+
+    /// Open this member's savepoint now, if no statement text has done so yet.
+    pub(crate) async fn ready(&mut self) -> Result<()> {
+        if let Some(prefix) = self.take_prefix() {
+            self.open_mut().conn.execute(prefix.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// What the writer knows while it holds the gate (see [`WriteCache`]).
+    pub(crate) fn cache(&mut self) -> &mut WriteCache {
+        &mut self.guard.as_mut().expect("a live group transaction").cache
+    }
+
     /// Commit: returns once the batch holding this write is durable (or failed).
     pub async fn commit(mut self) -> Result<()> {
         let mut guard = self.guard.take().expect("commit once");
         let gate = self.gate.clone();
         let open = guard.open.as_mut().expect("a live group transaction");
-        if let Err(e) = open.conn.execute("RELEASE yw_write").await {
-            rollback_member(&mut guard).await;
-            release(&gate, guard).await;
-            return Err(e.into());
+        // A member that wrote nothing has no savepoint; one that did leaves it open for the
+        // next member's prefix (or the batch's COMMIT) to end.
+        if open.sent {
+            open.unreleased = Some(open.savepoint);
         }
         open.members += 1;
         let id = open.id;

@@ -256,7 +256,7 @@ pub async fn enqueue_many(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = jobs.iter().map(|_| yunwei_domain::ids::new_id()).collect();
-    let sql = insert_sql(jobs.len(), 0);
+    let sql = insert_sql(jobs.len(), 0, false);
     on_tx!(tx, |c| {
         let mut q = sqlx::query(&sql);
         bind_jobs!(q, &ids, jobs, now);
@@ -266,10 +266,16 @@ pub async fn enqueue_many(
 }
 
 /// The INSERT of `count` jobs, their parameters numbered from `$first + 1`, five per job
-/// (id, kind, payload, run at, created at), in the order `bind_jobs!` binds them.
-pub(crate) fn insert_sql(count: usize, first: usize) -> String {
+/// (id, kind, payload, run at, created at), in the order `bind_jobs!` binds them. `guarded`:
+/// only if the statement before it changed a row (SQLite's `changes()`).
+pub(crate) fn insert_sql(count: usize, first: usize, guarded: bool) -> String {
     let mut sql =
-        String::from("INSERT INTO jobs (id, kind, payload, run_at, attempts, created_at) VALUES ");
+        String::from("INSERT INTO jobs (id, kind, payload, run_at, attempts, created_at) ");
+    sql.push_str(if guarded {
+        "SELECT * FROM (VALUES "
+    } else {
+        "VALUES "
+    });
     for i in 0..count {
         let n = first + i * 5;
         if i > 0 {
@@ -283,6 +289,9 @@ pub(crate) fn insert_sql(count: usize, first: usize) -> String {
             n + 4,
             n + 5
         ));
+    }
+    if guarded {
+        sql.push_str(") WHERE changes() > 0");
     }
     sql
 }

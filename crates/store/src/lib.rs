@@ -69,6 +69,7 @@ macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match $tx {
             $crate::Tx::Sqlite(t) => {
+                $crate::SqliteTx::ready(t).await?;
                 let $c = &mut **t;
                 $body
             }
@@ -143,6 +144,35 @@ pub enum Tx {
 pub enum SqliteTx {
     Group(group_commit::GroupTx),
     Plain(Transaction<'static, Sqlite>),
+}
+
+impl SqliteTx {
+    /// Make the connection ready for a statement: a group-committed member opens its
+    /// savepoint if no statement has yet (see `group_commit`). Every statement sent through
+    /// `&mut **t` must come after this; [`on_tx!`] and [`on_ex!`] do it.
+    pub async fn ready(&mut self) -> Result<()> {
+        match self {
+            SqliteTx::Group(g) => g.ready().await,
+            SqliteTx::Plain(_) => Ok(()),
+        }
+    }
+
+    /// The group-committed member's prefix (see `group_commit`): statements to put before the
+    /// first statement of a text; `None` once sent, or for a plain transaction.
+    pub(crate) fn take_prefix(&mut self) -> Option<String> {
+        match self {
+            SqliteTx::Group(g) => g.take_prefix(),
+            SqliteTx::Plain(_) => None,
+        }
+    }
+
+    /// The writer's cache (see `group_commit::WriteCache`); `None` for a plain transaction.
+    pub(crate) fn cache(&mut self) -> Option<&mut group_commit::WriteCache> {
+        match self {
+            SqliteTx::Group(g) => Some(g.cache()),
+            SqliteTx::Plain(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for SqliteTx {
@@ -451,6 +481,7 @@ macro_rules! on_ex {
                 $body
             }
             $crate::Ex::Tx($crate::Tx::Sqlite(t)) => {
+                $crate::SqliteTx::ready(t).await?;
                 let $c = &mut **t;
                 $body
             }

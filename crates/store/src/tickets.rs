@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use yunwei_domain::ticket::{format_number, Kind};
+
 use crate::{on_ex, on_tx, sqlite_read, Ex, Result, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -85,22 +87,38 @@ pub async fn next_number(tx: &mut Tx, prefix: &str, year: i32) -> Result<i64> {
     })?)
 }
 
+/// A ticket's 40 parameters, `$1`–`$40`, in the order of `ticket_cols!`.
+macro_rules! ticket_params {
+    () => {
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40"
+    };
+}
+
 /// The INSERT of a ticket: 40 parameters, `$1`–`$40`.
 macro_rules! insert_ticket_sql {
     () => {
         concat!(
             "INSERT INTO tickets (",
             ticket_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)"
+            ") VALUES (",
+            ticket_params!(),
+            ")"
         )
     };
 }
 
-/// The columns of a timeline event's INSERT.
-macro_rules! insert_event_sql {
+/// An event's 10 parameters from `$41`, as the first event of a new ticket.
+macro_rules! first_event_params {
     () => {
-        "INSERT INTO ticket_events (id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json) VALUES "
+        "$41, $42, $43, $44, $45, $46, $47, $48, $49, $50"
+    };
+}
+
+/// A timeline event's INSERT up to its values.
+macro_rules! insert_event_columns {
+    () => {
+        "INSERT INTO ticket_events (id, ticket_id, org_id, at, actor_id, actor_name, kind, public, body, data_json)"
     };
 }
 
@@ -150,7 +168,7 @@ macro_rules! bind_ticket {
     };
 }
 
-/// Binds an event's 10 fields in the order of `insert_event_sql!`.
+/// Binds an event's 10 fields in the order of `insert_event_columns!`.
 macro_rules! bind_event {
     ($q:expr, $e:expr) => {
         $q.bind($e.id)
@@ -174,33 +192,99 @@ pub async fn insert(tx: &mut Tx, t: &Ticket) -> Result<()> {
     Ok(())
 }
 
-/// A new ticket, the first event of its timeline and its jobs (the SLA's, run at their
-/// times). On SQLite in one call to the connection's worker thread: sqlx runs each statement
-/// of one text in turn, binding `$N` by number in each. On PostgreSQL three statements.
+/// A new ticket, its number, the first event of its timeline and its jobs (the SLA's, run at
+/// their times): takes the next number of the ticket's kind and `year`, sets it on `t` and
+/// writes the rest.
+///
+/// On SQLite this is one call to the connection's worker thread (sqlx runs each statement of
+/// one text in turn, binding `$N` by number in each), headed by the member's savepoint: the
+/// writer knows the counter's value (see `group_commit::WriteCache`), and the text checks it
+/// in the counter's UPDATE, each following statement writing only if the one before did
+/// (`changes()`). If another writer moved the counter, nothing is written and the number is
+/// taken afresh, as on PostgreSQL: the counter (`RETURNING`), then the rest.
 pub async fn insert_new(
     tx: &mut Tx,
-    t: &Ticket,
+    t: &mut Ticket,
+    kind: Kind,
+    year: i32,
     e: &Event,
     jobs: &[(&str, &str, DateTime<Utc>)],
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let key = (kind.prefix().to_string(), year);
+    let cached = match tx {
+        Tx::Sqlite(c) => c.cache().and_then(|k| k.counters.get(&key).copied()),
+        Tx::Pg(_) => None,
+    };
+    let ids: Vec<Uuid> = jobs.iter().map(|_| yunwei_domain::ids::new_id()).collect();
+    if let (Tx::Sqlite(c), Some(last)) = (&mut *tx, cached) {
+        let seq = last + 1;
+        t.number = format_number(kind, year, seq);
+        let mut sql = c.take_prefix().map(|p| p + "; ").unwrap_or_default();
+        let n = 50 + 5 * jobs.len();
+        sql.push_str(&format!(
+            "UPDATE ticket_counters SET value = ${} WHERE prefix = ${} AND year = ${} AND value = ${} - 1; ",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 1
+        ));
+        sql.push_str(concat!(
+            "INSERT INTO tickets (",
+            ticket_cols!(),
+            ") SELECT ",
+            ticket_params!(),
+            " WHERE changes() = 1 RETURNING 1; ",
+            insert_event_columns!(),
+            " SELECT ",
+            first_event_params!(),
+            " WHERE changes() = 1"
+        ));
+        if !jobs.is_empty() {
+            sql.push_str("; ");
+            sql.push_str(&crate::jobs::insert_sql(jobs.len(), 50, true));
+        }
+        let mut q = bind_event!(bind_ticket!(sqlx::query(&sql), t), e);
+        crate::jobs::bind_jobs!(q, &ids, jobs, now);
+        let written = q
+            .bind(seq)
+            .bind(&key.0)
+            .bind(year as i64)
+            .fetch_all(&mut **c)
+            .await?;
+        let cache = c
+            .cache()
+            .expect("a cached value comes from a group transaction");
+        if written.len() == 1 {
+            cache.counters.insert(key, seq);
+            return Ok(());
+        }
+        cache.counters.remove(&key);
+    }
+    let seq = next_number(tx, kind.prefix(), year).await?;
+    t.number = format_number(kind, year, seq);
     match tx {
         Tx::Sqlite(c) => {
             let mut sql = concat!(
                 insert_ticket_sql!(),
                 "; ",
-                insert_event_sql!(),
-                "($41, $42, $43, $44, $45, $46, $47, $48, $49, $50)"
+                insert_event_columns!(),
+                " VALUES (",
+                first_event_params!(),
+                ")"
             )
             .to_string();
             if !jobs.is_empty() {
                 sql.push_str("; ");
-                sql.push_str(&crate::jobs::insert_sql(jobs.len(), 50));
+                sql.push_str(&crate::jobs::insert_sql(jobs.len(), 50, false));
             }
-            let ids: Vec<Uuid> = jobs.iter().map(|_| yunwei_domain::ids::new_id()).collect();
             let mut q = bind_event!(bind_ticket!(sqlx::query(&sql), t), e);
             crate::jobs::bind_jobs!(q, &ids, jobs, now);
+            // next_number opened the member's savepoint.
             q.execute(&mut **c).await?;
+            if let Some(cache) = c.cache() {
+                cache.counters.insert(key, seq);
+            }
         }
         Tx::Pg(_) => {
             insert(tx, t).await?;
@@ -510,8 +594,8 @@ pub struct Event {
 pub async fn add_event(tx: &mut Tx, e: &Event) -> Result<()> {
     on_tx!(tx, |c| bind_event!(
         sqlx::query(concat!(
-            insert_event_sql!(),
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            insert_event_columns!(),
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )),
         e
     )

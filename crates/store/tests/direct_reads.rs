@@ -8,6 +8,7 @@ use std::str::FromStr;
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
 use uuid::Uuid;
+use yunwei_domain::ticket::Kind;
 use yunwei_store::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use yunwei_store::tickets::{self, Event, Ticket, TicketFilter};
 use yunwei_store::{Db, SqliteTx, Tx};
@@ -698,9 +699,10 @@ async fn committed_reads_per_store() {
     }
 }
 
-/// A new ticket, its first event and its jobs in one call (one statement text on SQLite): all
-/// written, read back equal; a failing event (its id taken) leaves neither ticket nor jobs
-/// once the transaction is dropped, on both stores.
+/// A new ticket, its number, its first event and its jobs in one call (one statement text on
+/// SQLite): all written, read back equal; a failing event (its id taken) leaves neither
+/// ticket nor jobs nor a number taken once the transaction is dropped, on both stores. The
+/// second creation runs on what the writer knows of the counter (SQLite), the first reads it.
 #[tokio::test]
 async fn a_ticket_its_first_event_and_its_jobs_are_written_together() {
     for t in TestDb::both().await {
@@ -708,17 +710,18 @@ async fn a_ticket_its_first_event_and_its_jobs_are_written_together() {
         let mut tx = db.begin_write().await.unwrap();
         let org = customer_org(&mut tx).await;
         // Without the references to users, teams and departments this test does not create.
-        let a = ticket("INC-2026-000101", org, false, None);
+        let mut a = ticket("", org, false, None);
         let ev = event(&a, true, false);
         let now = yunwei_store::now();
         let jobs = [
             ("sla_check", "{\"n\":1}", now),
             ("sla_check", "{\"n\":2}", now + Duration::hours(4)),
         ];
-        tickets::insert_new(&mut tx, &a, &ev, &jobs, now)
+        tickets::insert_new(&mut tx, &mut a, Kind::Incident, 2026, &ev, &jobs, now)
             .await
             .unwrap();
         tx.commit().await.unwrap();
+        assert_eq!(a.number, "INC-2026-000001", "{:?}", t.backend);
         let got = tickets::get(db, a.id).await.unwrap().unwrap();
         assert_eq!(json(&got), json(&a), "{:?}", t.backend);
         let events = tickets::events(db, a.id, false).await.unwrap();
@@ -728,13 +731,21 @@ async fn a_ticket_its_first_event_and_its_jobs_are_written_together() {
             serde_json::to_value(&ev).unwrap()
         );
 
-        let b = ticket("INC-2026-000102", org, false, None);
+        let mut b = ticket("", org, false, None);
         let mut clash = event(&b, true, false);
         clash.id = ev.id;
         let mut tx = db.begin_write().await.unwrap();
-        assert!(tickets::insert_new(&mut tx, &b, &clash, &jobs[..1], now)
-            .await
-            .is_err());
+        assert!(tickets::insert_new(
+            &mut tx,
+            &mut b,
+            Kind::Incident,
+            2026,
+            &clash,
+            &jobs[..1],
+            now
+        )
+        .await
+        .is_err());
         drop(tx);
         assert!(
             tickets::get(db, b.id).await.unwrap().is_none(),
@@ -745,5 +756,110 @@ async fn a_ticket_its_first_event_and_its_jobs_are_written_together() {
         let mut payloads: Vec<&str> = pending.iter().map(|j| j.payload.as_str()).collect();
         payloads.sort();
         assert_eq!(payloads, ["{\"n\":1}", "{\"n\":2}"], "{:?}", t.backend);
+
+        // The failed creation took no number.
+        let mut c = ticket("", org, false, None);
+        let ce = event(&c, true, false);
+        let mut tx = db.begin_write().await.unwrap();
+        tickets::insert_new(&mut tx, &mut c, Kind::Incident, 2026, &ce, &[], now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(c.number, "INC-2026-000002", "{:?}", t.backend);
+        assert!(tickets::get(db, c.id).await.unwrap().is_some());
+    }
+}
+
+/// What the SQLite writer knows of a ticket counter and of the audit head goes stale when
+/// another connection moves them (another process: here a second pool on the file, outside
+/// the write gate): the next creation and the next audit entry notice, write nothing on the
+/// stale values, and take fresh ones; numbers stay unique and consecutive, the chain verifies.
+#[tokio::test]
+async fn a_writer_notices_a_counter_and_an_audit_head_moved_by_another_connection() {
+    use yunwei_store::audit::{self, NewEntry};
+    let t = TestDb::sqlite().await;
+    let db = &t.db;
+    let now = yunwei_store::now();
+    let entry = |what: &str| NewEntry {
+        actor_name: "tester".into(),
+        action: "create".into(),
+        entity: "ticket".into(),
+        entity_id: Some(what.into()),
+        ..Default::default()
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    let org = customer_org(&mut tx).await;
+    tx.commit().await.unwrap();
+    let mut numbers = Vec::new();
+    for round in 0..3 {
+        for _ in 0..2 {
+            let mut x = ticket("", org, false, None);
+            let xe = event(&x, true, false);
+            let mut tx = db.begin_write().await.unwrap();
+            tickets::insert_new(&mut tx, &mut x, Kind::Request, 2026, &xe, &[], now)
+                .await
+                .unwrap();
+            audit::append(&mut tx, entry(&x.number), now).await.unwrap();
+            tx.commit().await.unwrap();
+            numbers.push(x.number);
+        }
+        // Another connection takes a number and appends to the audit log.
+        let mut other = raw_tx(&t.url).await;
+        let taken = tickets::next_number(&mut other, "REQ", 2026).await.unwrap();
+        audit::append(&mut other, entry(&format!("other {round}")), now)
+            .await
+            .unwrap();
+        other.commit().await.unwrap();
+        numbers.push(format!("REQ-2026-{taken:06}"));
+    }
+    let expected: Vec<String> = (1..=9).map(|n| format!("REQ-2026-{n:06}")).collect();
+    assert_eq!(numbers, expected);
+    let v = audit::verify(db).await.unwrap();
+    assert_eq!(v.fault, None);
+    assert_eq!(v.entries, 9);
+}
+
+/// A writer that rolls back (its savepoint undone) leaves the batch's other members and what
+/// the next writer knows intact: numbers and the audit chain carry on from what was committed.
+#[tokio::test]
+async fn a_rolled_back_writer_leaves_numbers_and_the_chain_whole() {
+    use yunwei_store::audit::{self, NewEntry};
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let now = yunwei_store::now();
+        let entry = || NewEntry {
+            actor_name: "tester".into(),
+            action: "create".into(),
+            entity: "ticket".into(),
+            ..Default::default()
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        let org = customer_org(&mut tx).await;
+        tx.commit().await.unwrap();
+        let mut kept = Vec::new();
+        for i in 0..6 {
+            let mut x = ticket("", org, false, None);
+            let xe = event(&x, true, false);
+            let mut tx = db.begin_write().await.unwrap();
+            tickets::insert_new(&mut tx, &mut x, Kind::Complaint, 2026, &xe, &[], now)
+                .await
+                .unwrap();
+            audit::append(&mut tx, entry(), now).await.unwrap();
+            if i % 2 == 1 {
+                drop(tx);
+                // The undo runs on the runtime; the next writer queues behind it.
+                continue;
+            }
+            tx.commit().await.unwrap();
+            kept.push(x.number);
+        }
+        assert_eq!(
+            kept,
+            ["CMP-2026-000001", "CMP-2026-000002", "CMP-2026-000003"],
+            "{:?}",
+            t.backend
+        );
+        let v = audit::verify(db).await.unwrap();
+        assert_eq!((v.entries, v.fault), (3, None), "{:?}", t.backend);
     }
 }

@@ -174,6 +174,7 @@ async fn remove_ci(db: &Db, id: Uuid, others: &[Uuid]) {
     ] {
         match &mut tx {
             Tx::Sqlite(c) => {
+                c.ready().await.unwrap();
                 sqlx::query(sql).bind(id).execute(&mut **c).await.unwrap();
             }
             Tx::Pg(c) => {

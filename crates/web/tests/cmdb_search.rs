@@ -444,6 +444,7 @@ async fn remove_ci(db: &yunwei_store::Db, id: uuid::Uuid, org: uuid::Uuid) {
     ] {
         match &mut tx {
             Tx::Sqlite(c) => {
+                c.ready().await.unwrap();
                 sqlx::query(sql).bind(id).execute(&mut **c).await.unwrap();
             }
             Tx::Pg(c) => {
