@@ -98,7 +98,11 @@ pub async fn append(tx: &mut Tx, e: NewEntry, at: DateTime<Utc>) -> Result<i64> 
             entry.seq = last + 1;
             entry.prev_hash = prev;
             entry.hash = entry_hash(&entry.prev_hash, &entry.content());
-            let mut sql = c.take_prefix().map(|p| p + "; ").unwrap_or_default();
+            let mut sql = String::with_capacity(2048);
+            if let Some(p) = c.take_prefix() {
+                sql.push_str(p);
+                sql.push_str("; ");
+            }
             sql.push_str(concat!(
                 "UPDATE audit_head SET last_seq = $1, last_hash = $14 \
                  WHERE id = 1 AND last_seq = $1 - 1 AND last_hash = $13; INSERT INTO audit_log (",

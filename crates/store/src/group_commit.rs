@@ -9,8 +9,7 @@
 //! 1. A writer waits its turn on a FIFO async mutex (the *gate*).
 //! 2. If no batch is open, it takes a pooled connection and runs `BEGIN IMMEDIATE`;
 //!    otherwise it joins the open batch. Either way its own work runs inside a savepoint of
-//!    its own (`yw_N`, N counting the members of the process), so it can roll back alone
-//!    (`ROLLBACK TO`).
+//!    its own, so it can roll back alone (`ROLLBACK TO`).
 //! 3. Its commit leaves its savepoint open and, if nobody is queued behind it (or the batch
 //!    is big or old enough), commits the batch; otherwise it leaves the batch open for the
 //!    next writer and waits for the batch's outcome.
@@ -19,10 +18,13 @@
 //! the lock every writer waits for; so the savepoint statements ride along with statements
 //! that run anyway. A member's savepoint is opened by its first statement text, prefixed with
 //! `RELEASE` of the previous member's savepoint (if it committed) and `SAVEPOINT` of its own
-//! ([`GroupTx::take_prefix`], or [`GroupTx::ready`] which sends the prefix alone). A member
-//! that rolls back runs `ROLLBACK TO` its own savepoint by name: if that savepoint does not
-//! exist (its prefix failed), nothing of it was written, but what the prefix did is unknown,
-//! so the whole batch is rolled back and its members told (none was acknowledged).
+//! ([`GroupTx::take_prefix`], or [`GroupTx::ready`] which sends the prefix alone). So at a
+//! member's start at most one savepoint is open (the previous member's), and the member's
+//! takes the other of two names (`yw_a`, `yw_b`): a member that rolls back runs `ROLLBACK TO`
+//! its own by name, and if that does not exist (its prefix failed), nothing of it was
+//! written, but what the prefix did is unknown, so the whole batch is rolled back and its
+//! members told (none was acknowledged). Two names, not one per member: sqlx prepares each
+//! distinct text once per connection and keeps it, so the texts must repeat.
 //! 4. A writer's commit returns only once the batch's `COMMIT` has returned: a write is
 //!    acknowledged only when durable. If the batch fails, every member gets the error —
 //!    none of them was acknowledged, so nothing acknowledged is lost.
@@ -61,9 +63,9 @@ struct Open {
     done: watch::Sender<Outcome>,
     /// The savepoint of the last committed member, still open (released by the next
     /// member's prefix, or by the batch's `COMMIT`).
-    unreleased: Option<u64>,
+    unreleased: Option<Savepoint>,
     /// The current member's savepoint, and whether a text opening it has been sent.
-    savepoint: u64,
+    savepoint: Savepoint,
     sent: bool,
 }
 
@@ -79,11 +81,44 @@ pub(crate) struct WriteCache {
     pub(crate) counters: HashMap<(String, i32), i64>,
 }
 
+/// One of the two savepoint names (see the module's comment).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Savepoint {
+    A,
+    B,
+}
+
+impl Savepoint {
+    fn other(self) -> Savepoint {
+        match self {
+            Savepoint::A => Savepoint::B,
+            Savepoint::B => Savepoint::A,
+        }
+    }
+
+    /// The text that opens this savepoint, releasing `previous` first.
+    fn prefix(self, previous: Option<Savepoint>) -> &'static str {
+        match (previous, self) {
+            (None, Savepoint::A) => "SAVEPOINT yw_a",
+            (None, Savepoint::B) => "SAVEPOINT yw_b",
+            (Some(Savepoint::B), Savepoint::A) => "RELEASE yw_b; SAVEPOINT yw_a",
+            (Some(Savepoint::A), Savepoint::B) => "RELEASE yw_a; SAVEPOINT yw_b",
+            (Some(_), _) => unreachable!("a member's savepoint is not the previous one's"),
+        }
+    }
+
+    fn rollback(self) -> &'static str {
+        match self {
+            Savepoint::A => "ROLLBACK TO yw_a; RELEASE yw_a",
+            Savepoint::B => "ROLLBACK TO yw_b; RELEASE yw_b",
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     open: Option<Open>,
     next_id: u64,
-    next_savepoint: u64,
     cache: WriteCache,
 }
 
@@ -174,11 +209,9 @@ impl Gate {
             let _queued = Queued::new(&self.waiting);
             self.state.clone().lock_owned().await
         };
-        guard.next_savepoint += 1;
-        let savepoint = guard.next_savepoint;
         match guard.open.as_mut() {
             Some(open) => {
-                open.savepoint = savepoint;
+                open.savepoint = open.unreleased.map_or(Savepoint::A, Savepoint::other);
                 open.sent = false;
             }
             None => {
@@ -193,7 +226,7 @@ impl Gate {
                     opened: Instant::now(),
                     done,
                     unreleased: None,
-                    savepoint,
+                    savepoint: Savepoint::A,
                     sent: false,
                 });
             }
@@ -256,11 +289,7 @@ async fn rollback_member(state: &mut State) {
         // Nothing of it reached the database.
         return;
     }
-    let sp = open.savepoint;
-    let undone = open
-        .conn
-        .execute(format!("ROLLBACK TO yw_{sp}; RELEASE yw_{sp}").as_str())
-        .await;
+    let undone = open.conn.execute(open.savepoint.rollback()).await;
     match undone {
         // The prefix that opened it released the previous member's savepoint.
         Ok(_) => open.unreleased = None,
@@ -279,23 +308,19 @@ impl GroupTx {
     /// The statements that open this member's savepoint, to run before its first statement
     /// in the same text (`"{prefix}; {statements}"`); `None` once they have been sent. From
     /// here on the savepoint counts as opened: if the text fails, the rollback finds out.
-    pub(crate) fn take_prefix(&mut self) -> Option<String> {
+    pub(crate) fn take_prefix(&mut self) -> Option<&'static str> {
         let open = self.open_mut();
         if open.sent {
             return None;
         }
         open.sent = true;
-        let sp = open.savepoint;
-        Some(match open.unreleased.take() {
-            Some(prev) => format!("RELEASE yw_{prev}; SAVEPOINT yw_{sp}"),
-            None => format!("SAVEPOINT yw_{sp}"),
-        })
+        Some(open.savepoint.prefix(open.unreleased.take()))
     }
 
     /// Open this member's savepoint now, if no statement text has done so yet.
     pub(crate) async fn ready(&mut self) -> Result<()> {
         if let Some(prefix) = self.take_prefix() {
-            self.open_mut().conn.execute(prefix.as_str()).await?;
+            self.open_mut().conn.execute(prefix).await?;
         }
         Ok(())
     }

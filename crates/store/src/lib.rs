@@ -159,7 +159,7 @@ impl SqliteTx {
 
     /// The group-committed member's prefix (see `group_commit`): statements to put before the
     /// first statement of a text; `None` once sent, or for a plain transaction.
-    pub(crate) fn take_prefix(&mut self) -> Option<String> {
+    pub(crate) fn take_prefix(&mut self) -> Option<&'static str> {
         match self {
             SqliteTx::Group(g) => g.take_prefix(),
             SqliteTx::Plain(_) => None,

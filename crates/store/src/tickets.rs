@@ -220,7 +220,11 @@ pub async fn insert_new(
     if let (Tx::Sqlite(c), Some(last)) = (&mut *tx, cached) {
         let seq = last + 1;
         t.number = format_number(kind, year, seq);
-        let mut sql = c.take_prefix().map(|p| p + "; ").unwrap_or_default();
+        let mut sql = String::with_capacity(2048);
+        if let Some(p) = c.take_prefix() {
+            sql.push_str(p);
+            sql.push_str("; ");
+        }
         let n = 50 + 5 * jobs.len();
         sql.push_str(&format!(
             "UPDATE ticket_counters SET value = ${} WHERE prefix = ${} AND year = ${} AND value = ${} - 1; ",
