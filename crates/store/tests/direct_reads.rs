@@ -770,43 +770,57 @@ async fn a_ticket_its_first_event_and_its_jobs_are_written_together() {
     }
 }
 
+/// An audit entry of a ticket's creation.
+fn created_entry(number: &str) -> yunwei_store::audit::NewEntry {
+    yunwei_store::audit::NewEntry {
+        actor_name: "tester".into(),
+        action: "create".into(),
+        entity: "ticket".into(),
+        entity_id: Some(number.into()),
+        ..Default::default()
+    }
+}
+
+/// A new ticket of `kind` and its audit entry, in a write transaction left open; returns it
+/// and the ticket's number.
+async fn create_audited(db: &Db, org: Uuid, kind: Kind) -> (Tx, String) {
+    let now = yunwei_store::now();
+    let mut x = ticket("", org, false, None);
+    let xe = event(&x, true, false);
+    let mut tx = db.begin_write().await.unwrap();
+    tickets::insert_new(&mut tx, &mut x, kind, 2026, &xe, &[], now)
+        .await
+        .unwrap();
+    yunwei_store::audit::append(&mut tx, created_entry(&x.number), now)
+        .await
+        .unwrap();
+    (tx, x.number)
+}
+
 /// What the SQLite writer knows of a ticket counter and of the audit head goes stale when
 /// another connection moves them (another process: here a second pool on the file, outside
 /// the write gate): the next creation and the next audit entry notice, write nothing on the
 /// stale values, and take fresh ones; numbers stay unique and consecutive, the chain verifies.
 #[tokio::test]
 async fn a_writer_notices_a_counter_and_an_audit_head_moved_by_another_connection() {
-    use yunwei_store::audit::{self, NewEntry};
+    use yunwei_store::audit;
     let t = TestDb::sqlite().await;
     let db = &t.db;
     let now = yunwei_store::now();
-    let entry = |what: &str| NewEntry {
-        actor_name: "tester".into(),
-        action: "create".into(),
-        entity: "ticket".into(),
-        entity_id: Some(what.into()),
-        ..Default::default()
-    };
     let mut tx = db.begin_write().await.unwrap();
     let org = customer_org(&mut tx).await;
     tx.commit().await.unwrap();
     let mut numbers = Vec::new();
     for round in 0..3 {
         for _ in 0..2 {
-            let mut x = ticket("", org, false, None);
-            let xe = event(&x, true, false);
-            let mut tx = db.begin_write().await.unwrap();
-            tickets::insert_new(&mut tx, &mut x, Kind::Request, 2026, &xe, &[], now)
-                .await
-                .unwrap();
-            audit::append(&mut tx, entry(&x.number), now).await.unwrap();
+            let (tx, number) = create_audited(db, org, Kind::Request).await;
             tx.commit().await.unwrap();
-            numbers.push(x.number);
+            numbers.push(number);
         }
         // Another connection takes a number and appends to the audit log.
         let mut other = raw_tx(&t.url).await;
         let taken = tickets::next_number(&mut other, "REQ", 2026).await.unwrap();
-        audit::append(&mut other, entry(&format!("other {round}")), now)
+        audit::append(&mut other, created_entry(&format!("other {round}")), now)
             .await
             .unwrap();
         other.commit().await.unwrap();
@@ -823,35 +837,22 @@ async fn a_writer_notices_a_counter_and_an_audit_head_moved_by_another_connectio
 /// the next writer knows intact: numbers and the audit chain carry on from what was committed.
 #[tokio::test]
 async fn a_rolled_back_writer_leaves_numbers_and_the_chain_whole() {
-    use yunwei_store::audit::{self, NewEntry};
+    use yunwei_store::audit;
     for t in TestDb::both().await {
         let db = &t.db;
-        let now = yunwei_store::now();
-        let entry = || NewEntry {
-            actor_name: "tester".into(),
-            action: "create".into(),
-            entity: "ticket".into(),
-            ..Default::default()
-        };
         let mut tx = db.begin_write().await.unwrap();
         let org = customer_org(&mut tx).await;
         tx.commit().await.unwrap();
         let mut kept = Vec::new();
         for i in 0..6 {
-            let mut x = ticket("", org, false, None);
-            let xe = event(&x, true, false);
-            let mut tx = db.begin_write().await.unwrap();
-            tickets::insert_new(&mut tx, &mut x, Kind::Complaint, 2026, &xe, &[], now)
-                .await
-                .unwrap();
-            audit::append(&mut tx, entry(), now).await.unwrap();
+            let (tx, number) = create_audited(db, org, Kind::Complaint).await;
             if i % 2 == 1 {
                 drop(tx);
                 // The undo runs on the runtime; the next writer queues behind it.
                 continue;
             }
             tx.commit().await.unwrap();
-            kept.push(x.number);
+            kept.push(number);
         }
         assert_eq!(
             kept,
